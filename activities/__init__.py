@@ -1,0 +1,1 @@
+"""Every side effect warroom has: thin, typed, idempotent activities over vendor APIs."""

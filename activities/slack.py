@@ -1,0 +1,266 @@
+"""Slack activities: every Slack Web API call warroom makes, each safe to retry.
+
+Idempotency: channel creation recognises the channel a previous attempt made (`name_taken` on a channel
+our bot created); every post carries its idempotency key in Slack message metadata, and a retried attempt
+looks for that key before posting again, so no message is ever posted twice by a retry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities import slack_render as render
+from activities.slack_errors import SlackCallError
+from domain.effects import (
+    AnnounceRequest,
+    ChannelRef,
+    ChannelSetup,
+    CreateChannelRequest,
+    Delivery,
+    MessageInfo,
+    MessageRequest,
+    NoteRequest,
+    OverviewRequest,
+)
+from domain.naming import channel_name
+
+METADATA_TYPE = "warroom_post"
+MAX_NAME_SUFFIX = 20
+
+
+class SlackActivities:
+    """Holds one AsyncWebClient; its methods are the activities (tests pass a client for the sandbox)."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+        self._bot_user_id: str | None = None
+
+    # --- plumbing -------------------------------------------------------------------------------------
+
+    async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        """Calls a Web API method; Slack errors raise SlackCallError, transport errors retry."""
+        try:
+            response = await getattr(self._client, method.replace(".", "_"))(**kwargs)
+        except SlackApiError as exc:
+            raise SlackCallError.from_sdk(method, exc) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ApplicationError(
+                f"Slack unreachable during {method}: {type(exc).__name__}", type="SlackUnavailable"
+            ) from None
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    async def _checked(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return await self._call(method, **kwargs)
+        except SlackCallError as err:
+            raise err.to_application_error() from None
+
+    async def _bot_user(self) -> str:
+        if self._bot_user_id is None:
+            self._bot_user_id = str((await self._checked("auth.test"))["user_id"])
+        return self._bot_user_id
+
+    async def _post_once(
+        self,
+        channel: str,
+        key: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        thread_ts: str | None = None,
+    ) -> str:
+        """Posts unless a previous attempt of this activity already did (found by its metadata key)."""
+        if activity.info().attempt > 1:
+            found = await self._find_posted(channel, key, thread_ts)
+            if found:
+                return found
+        args: dict[str, Any] = {
+            "channel": channel,
+            "text": text,
+            "metadata": {"event_type": METADATA_TYPE, "event_payload": {"key": key}},
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
+        if blocks:
+            args["blocks"] = blocks
+        if thread_ts:
+            args["thread_ts"] = thread_ts
+        return str((await self._call("chat.postMessage", **args))["ts"])
+
+    async def _find_posted(self, channel: str, key: str, thread_ts: str | None) -> str | None:
+        if thread_ts:
+            data = await self._call(
+                "conversations.replies", channel=channel, ts=thread_ts, limit=200, include_all_metadata=True
+            )
+        else:
+            data = await self._call(
+                "conversations.history", channel=channel, limit=100, include_all_metadata=True
+            )
+        for message in data.get("messages", []):
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("key") == key:
+                return str(message["ts"])
+        return None
+
+    async def _deliver(self, channel: str, work: Any) -> Delivery:
+        """Runs one channel's part; a channel-specific failure is reported, not raised."""
+        try:
+            return Delivery(channel_id=channel, ts=await work)
+        except SlackCallError as err:
+            if err.per_channel:
+                activity.logger.warning("Slack refused channel %s: %s", channel, err.error)
+                return Delivery(channel_id=channel, error=err.error)
+            raise err.to_application_error() from None
+
+    # --- activities -----------------------------------------------------------------------------------
+
+    @activity.defn
+    async def create_channel(self, req: CreateChannelRequest) -> ChannelRef:
+        """Creates `#inc-<id>-<title>`; a taken name gets a suffix; a retry finds the channel it made."""
+        me = await self._bot_user()
+        for suffix in range(1, MAX_NAME_SUFFIX + 1):
+            name = channel_name(req.incident_id, req.title, suffix)
+            try:
+                data = await self._call("conversations.create", name=name, is_private=req.private)
+                return ChannelRef(id=data["channel"]["id"], name=data["channel"]["name"])
+            except SlackCallError as err:
+                if err.error != "name_taken":
+                    raise err.to_application_error() from None
+            existing = await self._find_channel(name)
+            if existing is not None and existing.get("creator") == me and not existing.get("is_archived"):
+                return ChannelRef(id=existing["id"], name=existing["name"])
+        raise ApplicationError(
+            f"no free channel name for incident {req.incident_id} after {MAX_NAME_SUFFIX} tries",
+            type="ChannelNameExhausted",
+            non_retryable=True,
+        )
+
+    async def _find_channel(self, name: str) -> dict[str, Any] | None:
+        cursor = ""
+        for _ in range(100):
+            data = await self._checked(
+                "conversations.list", types="public_channel,private_channel", limit=1000, cursor=cursor
+            )
+            for channel in data.get("channels", []):
+                if channel.get("name") == name:
+                    return dict(channel)
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or ""
+            if not cursor:
+                return None
+        return None
+
+    @activity.defn
+    async def set_up_channel(self, req: ChannelSetup) -> str:
+        """Sets the description, invites the declarer and posts the overview; returns the overview's ts."""
+        view = req.incident
+        assert view.channel_id is not None
+        await self._checked(
+            "conversations.setPurpose", channel=view.channel_id, purpose=render.channel_purpose(view)
+        )
+        if req.invite:
+            try:
+                await self._call("conversations.invite", channel=view.channel_id, users=",".join(req.invite))
+            except SlackCallError as err:
+                if err.error not in {"already_in_channel", "cant_invite_self"}:
+                    raise err.to_application_error() from None
+        blocks = render.overview_blocks(view, in_broadcast=False)
+        try:
+            return await self._post_once(view.channel_id, req.key, render.overview_text(view), blocks)
+        except SlackCallError as err:
+            raise err.to_application_error() from None
+
+    @activity.defn
+    async def publish_overview(self, req: OverviewRequest) -> list[Delivery]:
+        """Posts the overview where a channel has none yet and edits it in place where it has one."""
+        view = req.incident
+        if req.describe_channel and view.channel_id:
+            await self._checked(
+                "conversations.setPurpose", channel=view.channel_id, purpose=render.channel_purpose(view)
+            )
+        results = []
+        for target in req.targets:
+            in_broadcast = target.channel_id != view.channel_id
+            blocks = render.overview_blocks(view, in_broadcast=in_broadcast)
+            text = render.overview_text(view)
+            if target.ts is None:
+                key = f"{req.key_prefix}:overview:{target.channel_id}"
+                work = self._post_once(target.channel_id, key, text, blocks)
+            else:
+                work = self._edit(target.channel_id, target.ts, text, blocks)
+            results.append(await self._deliver(target.channel_id, work))
+        return results
+
+    async def _edit(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> str:
+        await self._call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
+        return ts
+
+    @activity.defn
+    async def announce(self, req: AnnounceRequest) -> list[Delivery]:
+        """Posts one status update in the incident channel and as a reply in every broadcast thread."""
+        view, a = req.incident, req.announcement
+        results = []
+        if view.channel_id:
+            text = render.announcement_text(view, a, in_broadcast=False)
+            results.append(
+                await self._deliver(view.channel_id, self._post_once(view.channel_id, a.key, text))
+            )
+        for thread in req.threads:
+            text = render.announcement_text(view, a, in_broadcast=True)
+            key = f"{a.key}:{thread.channel_id}"
+            work = self._post_once(thread.channel_id, key, text, thread_ts=thread.thread_ts)
+            results.append(await self._deliver(thread.channel_id, work))
+        return results
+
+    @activity.defn
+    async def fetch_message(self, req: MessageRequest) -> MessageInfo:
+        """Reads a reacted-to message and its permalink, so the broadcast can quote and link it."""
+        try:
+            message = await self._find_message(req.channel_id, req.ts)
+            if message is None:
+                return MessageInfo(text="", author=None, permalink=None, found=False)
+            link = await self._call("chat.getPermalink", channel=req.channel_id, message_ts=req.ts)
+        except SlackCallError as err:
+            if err.per_channel:
+                return MessageInfo(text="", author=None, permalink=None, found=False)
+            raise err.to_application_error() from None
+        me = await self._bot_user()
+        return MessageInfo(
+            text=str(message.get("text") or ""),
+            author=message.get("user"),
+            permalink=link.get("permalink"),
+            from_warroom=message.get("user") == me or bool(message.get("metadata")),
+        )
+
+    async def _find_message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        data = await self._call(
+            "conversations.history",
+            channel=channel,
+            latest=ts,
+            oldest=ts,
+            inclusive=True,
+            limit=1,
+            include_all_metadata=True,
+        )
+        for message in data.get("messages", []):
+            if message.get("ts") == ts:
+                return dict(message)
+        data = await self._call(
+            "conversations.replies", channel=channel, ts=ts, limit=1, include_all_metadata=True
+        )
+        for message in data.get("messages", []):
+            if message.get("ts") == ts:
+                return dict(message)
+        return None
+
+    @activity.defn
+    async def post_note(self, req: NoteRequest) -> str:
+        """Posts a short note from warroom in the incident channel (e.g. what failed and what to do)."""
+        try:
+            return await self._post_once(req.channel_id, req.key, req.text)
+        except SlackCallError as err:
+            raise err.to_application_error() from None

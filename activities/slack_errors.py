@@ -1,0 +1,107 @@
+"""Slack API failures mapped to Temporal retry semantics; messages never include tokens or payloads."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from slack_sdk.errors import SlackApiError
+from temporalio.exceptions import ApplicationError
+
+# Errors that no retry will fix: bad credentials, missing scopes, config mistakes.
+PERMANENT = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "no_permission",
+        "missing_scope",
+        "not_allowed_token_type",
+        "ekm_access_denied",
+        "team_access_not_granted",
+        "invalid_arguments",
+        "invalid_arg_name",
+        "invalid_form_data",
+        "invalid_json",
+        "method_deprecated",
+        "unknown_method",
+    }
+)
+# Errors that concern one channel or message: the others still get their copy.
+PER_CHANNEL = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "thread_not_found",
+        "msg_too_long",
+        "message_not_found",
+        "cant_update_message",
+        "edit_window_closed",
+    }
+)
+
+ADVICE = {
+    "invalid_auth": "check SLACK_BOT_TOKEN",
+    "not_authed": "set SLACK_BOT_TOKEN",
+    "token_revoked": "reinstall the Slack app and update SLACK_BOT_TOKEN",
+    "missing_scope": "add the missing scope from manifest.yml and reinstall the app",
+    "channel_not_found": "invite @warroom to the channel or remove it with `/incident broadcast remove`",
+    "not_in_channel": "invite @warroom to the channel",
+    "is_archived": "unarchive the channel or remove it with `/incident broadcast remove`",
+}
+
+
+class SlackCallError(Exception):
+    """A Slack error a caller may handle (e.g. `name_taken`); becomes an ApplicationError otherwise."""
+
+    def __init__(self, method: str, error: str, status: int, retry_after: float | None) -> None:
+        super().__init__(f"Slack {method} failed: {error}")
+        self.method = method
+        self.error = error
+        self.status = status
+        self.retry_after = retry_after
+
+    @classmethod
+    def from_sdk(cls, method: str, exc: SlackApiError) -> SlackCallError:
+        response = exc.response
+        status = int(getattr(response, "status_code", 0) or 0)
+        data = getattr(response, "data", None)
+        error = data.get("error", "") if isinstance(data, dict) else ""
+        headers = getattr(response, "headers", {}) or {}
+        retry_after = _retry_after(headers)
+        if status == 429:
+            error = "ratelimited"
+        return cls(method, error or f"http_{status}", status, retry_after)
+
+    @property
+    def per_channel(self) -> bool:
+        return self.error in PER_CHANNEL
+
+    def to_application_error(self) -> ApplicationError:
+        advice = ADVICE.get(self.error)
+        message = f"{self} ({advice})" if advice else str(self)
+        if self.status == 429 or self.error == "ratelimited":
+            delay = timedelta(seconds=self.retry_after if self.retry_after is not None else 1.0)
+            return ApplicationError(message, type="SlackRateLimited", next_retry_delay=delay)
+        permanent = self.error in PERMANENT or self.error in PER_CHANNEL
+        return ApplicationError(
+            message, type="SlackPermanentError" if permanent else "SlackError", non_retryable=permanent
+        )
+
+
+def _retry_after(headers: object) -> float | None:
+    getter = getattr(headers, "get", None)
+    if getter is None:
+        return None
+    raw = getter("Retry-After") or getter("retry-after")
+    if isinstance(raw, list):
+        raw = raw[0] if raw else None
+    try:
+        return max(float(raw), 0.0) if raw is not None else None
+    except (TypeError, ValueError):
+        return None

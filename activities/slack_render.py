@@ -1,0 +1,124 @@
+"""Slack text and Block Kit for warroom's messages. Pure functions over domain models.
+
+All user-supplied text goes through `safe()` so it cannot ping `@channel`/`@here`, mention user groups or
+disguise a link; user and channel mentions that Slack itself escaped (`<@U123>`, `<#C123>`) are kept.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from domain.models import Announcement, IncidentView, TimelineEvent
+from domain.vocab import Stage, Status, incident_label
+
+_KEEP = re.compile(r"<([@#][UWCG][A-Z0-9]+)(?:\|[^<>]*)?>")
+_STAGE_EMOJI = {
+    Stage.INVESTIGATING: ":mag:",
+    Stage.IDENTIFIED: ":dart:",
+    Stage.MITIGATED: ":adhesive_bandage:",
+}
+_KIND_EMOJI = {
+    "update": ":mega:",
+    "reaction": ":mega:",
+    "stage": ":arrows_counterclockwise:",
+    "severity": ":warning:",
+    "commander": ":bust_in_silhouette:",
+    "resolved": ":white_check_mark:",
+}
+PURPOSE_LIMIT = 250
+
+
+def safe(text: str) -> str:
+    """Escapes user text for mrkdwn, keeping only plain user/channel mentions."""
+    kept: list[str] = []
+
+    def stash(m: re.Match[str]) -> str:
+        kept.append(f"<{m.group(1)}>")
+        return f"\x00{len(kept) - 1}\x00"
+
+    stashed = _KEEP.sub(stash, text.replace("\x00", ""))
+    escaped = stashed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(r"\x00(\d+)\x00", lambda m: kept[int(m.group(1))], escaped)
+
+
+def user(user_id: str | None, default: str = "unassigned") -> str:
+    return f"<@{user_id}>" if user_id else default
+
+
+def duration(start: datetime, end: datetime) -> str:
+    minutes = max(int((end - start).total_seconds() // 60), 0)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{mins}m"]
+    return " ".join(p for p in parts if p)
+
+
+def headline(view: IncidentView) -> str:
+    return f"{incident_label(view.incident_id)}: {safe(view.title)}"
+
+
+def overview_text(view: IncidentView) -> str:
+    """Plain-text fallback (notifications, screen readers) of the overview."""
+    state = "Resolved" if view.status is Status.RESOLVED else view.stage.label
+    return f"{headline(view)} — {view.severity.label}, {state}"
+
+
+def overview_blocks(view: IncidentView, *, in_broadcast: bool) -> list[dict[str, Any]]:
+    resolved = view.status is Status.RESOLVED
+    icon = ":white_check_mark:" if resolved else ":rotating_light:"
+    stage = "*Resolved*" if resolved else f"{_STAGE_EMOJI[view.stage]} *{view.stage.label}*"
+    fields = [
+        f"*Severity*\n{view.severity.label}",
+        f"*Stage*\n{stage}",
+        f"*Commander*\n{user(view.commander)}",
+        f"*Channel*\n<#{view.channel_id}>" if view.channel_id else "*Channel*\ncreating…",
+    ]
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} *{headline(view)}*"}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
+    ]
+    if resolved and view.summary:
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*Summary*\n{safe(view.summary)}"}}
+        )
+    note = "Updates are threaded under this message." if in_broadcast else "Declared"
+    by = f" by {user(view.declared_by)}" if view.declared_by and not in_broadcast else ""
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"{note}{by}"}]})
+    return blocks
+
+
+def channel_purpose(view: IncidentView) -> str:
+    state = "Resolved" if view.status is Status.RESOLVED else view.stage.label
+    purpose = (
+        f"{incident_label(view.incident_id)} {view.title} | {view.severity.label} | {state} "
+        f"| IC: {user(view.commander)}"
+    )
+    return purpose if len(purpose) <= PURPOSE_LIMIT else purpose[: PURPOSE_LIMIT - 1] + "…"
+
+
+def announcement_text(view: IncidentView, a: Announcement, *, in_broadcast: bool) -> str:
+    """One status update, as posted in the incident channel or as a reply in a broadcast thread."""
+    icon = _KIND_EMOJI[a.kind]
+    prefix = f"*{incident_label(view.incident_id)}* " if in_broadcast else ""
+    by = f" — {user(a.actor)}" if a.actor else ""
+    body = safe(a.text)
+    if a.kind == "stage" and a.stage is not None:
+        head = f"Stage → *{a.stage.label}*"
+        return f"{icon} {prefix}{head}{': ' + body if body else ''}{by}"
+    if a.kind == "reaction":
+        source = f" (<{a.link}|source>)" if a.link else ""
+        quoted = "\n".join(f"> {line}" for line in body.splitlines()) or "> (no text)"
+        return f"{icon} {prefix}Update{by}{source}\n{quoted}"
+    if a.kind == "resolved":
+        return f"{icon} {prefix}*Resolved*{': ' + body if body else ''}{by}"
+    return f"{icon} {prefix}{body}{by}"
+
+
+def timeline_text(events: list[TimelineEvent], incident_id: int) -> str:
+    lines = [f"*Timeline of {incident_label(incident_id)}*"]
+    for e in events:
+        by = f" ({user(e.actor)})" if e.actor else ""
+        lines.append(f"• `{e.at:%Y-%m-%d %H:%M:%S}Z` *{e.kind}*{by}: {safe(e.text)}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""warroom's shared vocabulary: pure models and parsers, no I/O."""

@@ -1,0 +1,230 @@
+"""Pydantic models that cross process boundaries: workflow inputs, handler payloads, state, timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.vocab import Severity, Stage, Status
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+# --- Declaring -------------------------------------------------------------------------------------
+
+
+class Declaration(Model):
+    """What a declare carries into the incident workflow. No secrets, ever."""
+
+    incident_id: int
+    title: str
+    severity: Severity
+    private: bool = False
+    declared_by: str | None = None  # Slack user ID; None for CLI / alerts
+    source: str = "slack"
+    broadcast_channels: tuple[str, ...] = ()
+    slash_command: str = "/incident"
+
+
+# --- Handler payloads (updates and signals) ----------------------------------------------------------
+
+
+class StageChange(Model):
+    stage: Stage
+    context: str = ""
+    actor: str | None = None
+    # When set (the stage modal), replaces this incident's broadcast channels.
+    broadcast_channels: tuple[str, ...] | None = None
+
+
+class StatusUpdate(Model):
+    text: str
+    actor: str | None = None
+
+
+class SeverityChange(Model):
+    severity: Severity
+    reason: str = ""
+    actor: str | None = None
+
+
+class CommanderChange(Model):
+    user_id: str
+    actor: str | None = None
+
+
+class BroadcastChange(Model):
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    actor: str | None = None
+
+
+class Resolution(Model):
+    summary: str = ""
+    actor: str | None = None
+
+
+class ReactionAdded(Model):
+    """A responder reacted to a message in the incident channel with a broadcast emoji."""
+
+    channel_id: str
+    message_ts: str
+    user_id: str
+    reaction: str
+
+
+class ChannelRegistration(Model):
+    channel_id: str
+    incident_id: int
+
+
+# --- State -----------------------------------------------------------------------------------------
+
+
+class TimelineEvent(Model):
+    at: datetime
+    kind: str  # declared, channel, stage, update, reaction, severity, commander, broadcast, resolved, problem
+    text: str
+    actor: str | None = None
+    link: str | None = None
+
+
+class BroadcastThread(Model):
+    """One broadcast channel: its overview message, under which every later update is threaded.
+
+    A removed channel keeps its entry (inactive), so adding it back continues the same thread.
+    """
+
+    channel_id: str
+    overview_ts: str | None = None
+    active: bool = True
+    error: str | None = None  # a permanent Slack error for this channel; cleared when it is added again
+
+
+class Announcement(Model):
+    """A status update waiting to be posted in the incident channel and every broadcast thread."""
+
+    key: str  # deterministic idempotency key, unique per incident
+    kind: Literal["update", "stage", "severity", "commander", "reaction", "resolved"]
+    text: str
+    actor: str | None = None
+    link: str | None = None  # permalink of the source message for reactions
+    stage: Stage | None = None
+
+
+class PendingReaction(Model):
+    key: str
+    reaction: ReactionAdded
+
+
+class IncidentView(Model):
+    """What the overview and the channel description show: derived from state, rendered by activities."""
+
+    incident_id: int
+    title: str
+    severity: Severity
+    stage: Stage
+    status: Status
+    private: bool
+    commander: str | None
+    declared_by: str | None
+    declared_at: datetime
+    channel_id: str | None
+    channel_name: str | None
+    summary: str = ""
+    resolved_at: datetime | None = None
+
+
+class IncidentState(BaseModel):
+    """The single source of truth for one incident; carried whole across continue-as-new."""
+
+    incident_id: int
+    title: str
+    severity: Severity
+    stage: Stage = Stage.INVESTIGATING
+    status: Status = Status.OPEN
+    private: bool = False
+    declared_by: str | None = None
+    declared_at: datetime
+    source: str = "slack"
+    slash_command: str = "/incident"
+    commander: str | None = None
+    channel_id: str | None = None
+    channel_name: str | None = None
+    channel_overview_ts: str | None = None
+    channel_ready: bool = False
+    broadcasts: list[BroadcastThread] = Field(default_factory=list)
+    timeline: list[TimelineEvent] = Field(default_factory=list)
+    outbox: list[Announcement] = Field(default_factory=list)
+    pending_reactions: list[PendingReaction] = Field(default_factory=list)
+    reacted_messages: list[str] = Field(default_factory=list)  # message ts already broadcast
+    overview_version: int = 0  # bumped by every change the overview shows
+    overview_published: int = 0  # the version every overview showed after the last edit completed
+    ever_mitigated: bool = False
+    summary: str = ""
+    resolved_at: datetime | None = None
+    resolve_requested: bool = False
+    next_seq: int = 1
+    updates_posted: int = 0
+
+    def view(self) -> IncidentView:
+        return IncidentView(
+            incident_id=self.incident_id,
+            title=self.title,
+            severity=self.severity,
+            stage=self.stage,
+            status=self.status,
+            private=self.private,
+            commander=self.commander,
+            declared_by=self.declared_by,
+            declared_at=self.declared_at,
+            channel_id=self.channel_id,
+            channel_name=self.channel_name,
+            summary=self.summary,
+            resolved_at=self.resolved_at,
+        )
+
+    @property
+    def overview_stale(self) -> bool:
+        return self.overview_version != self.overview_published
+
+    @property
+    def broadcast_channel_ids(self) -> list[str]:
+        return [b.channel_id for b in self.broadcasts if b.active]
+
+
+class IncidentInput(Model):
+    declaration: Declaration
+    state: IncidentState | None = None  # set when continuing as new
+
+
+class IncidentResult(Model):
+    """What a finished incident workflow returns: the record for the analysis afterwards."""
+
+    incident_id: int
+    title: str
+    severity: Severity
+    final_stage: Stage
+    ever_mitigated: bool
+    summary: str
+    declared_at: datetime
+    resolved_at: datetime | None
+    timeline: list[TimelineEvent]
+
+
+class CommandReply(Model):
+    """What an update handler answers the person who ran the command (shown ephemerally)."""
+
+    text: str
+
+
+# --- Directory (incident IDs and channel lookup) --------------------------------------------------------
+
+
+class DirectoryState(BaseModel):
+    next_id: int = 1
+    channels: dict[str, int] = Field(default_factory=dict)

@@ -1,0 +1,34 @@
+"""Incident IDs, workflow IDs and Slack channel names."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+MAX_CHANNEL_NAME = 80
+DIRECTORY_WORKFLOW_ID = "warroom-directory"
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def incident_workflow_id(incident_id: int) -> str:
+    return f"incident-{incident_id}"
+
+
+def parse_incident_ref(text: str) -> int | None:
+    """Accepts `42`, `INC-42`, `inc-42` or `incident-42`."""
+    m = re.fullmatch(r"(?:inc(?:ident)?-)?(\d{1,9})", text.strip(), flags=re.IGNORECASE)
+    return int(m.group(1)) if m else None
+
+
+def channel_name(incident_id: int, title: str, suffix: int = 1) -> str:
+    """`inc-42-checkout-latency-above-2s`: valid for Slack (lowercase, `-`, at most 80 characters).
+
+    suffix > 1 gives the name to try when the first is taken: `inc-42-checkout-2`.
+    """
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
+    slug = _NOT_SLUG.sub("-", ascii_title).strip("-")
+    prefix = f"inc-{incident_id}"
+    tail = f"-{suffix}" if suffix > 1 else ""
+    room = MAX_CHANNEL_NAME - len(prefix) - len(tail) - 1
+    slug = slug[: max(room, 0)].rstrip("-")
+    return f"{prefix}-{slug}{tail}" if slug else f"{prefix}{tail}"

@@ -1,0 +1,45 @@
+"""Settings from the environment (see interface.md). Secrets stay in the worker and ingress processes."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.vocab import DEFAULT_SEVERITY, Severity
+
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+
+    slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    temporal_address: str = Field(default="localhost:7233", alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field(default="default", alias="TEMPORAL_NAMESPACE")
+    task_queue: str = Field(default="warroom", alias="WARROOM_TASK_QUEUE")
+    http_port: int = Field(default=3000, alias="WARROOM_HTTP_PORT")
+    broadcast_channels_csv: str = Field(default="", alias="WARROOM_BROADCAST_CHANNELS")
+    call_provider: str = Field(default="none", alias="WARROOM_CALL_PROVIDER")
+    alert_token: SecretStr | None = Field(default=None, alias="WARROOM_ALERT_TOKEN")
+    default_severity: Severity = Field(default=DEFAULT_SEVERITY, alias="WARROOM_DEFAULT_SEVERITY")
+
+    @property
+    def broadcast_channels(self) -> tuple[str, ...]:
+        """Channel IDs from WARROOM_BROADCAST_CHANNELS; anything that is not a channel ID is an error."""
+        ids = tuple(part.strip() for part in self.broadcast_channels_csv.split(",") if part.strip())
+        bad = [i for i in ids if not _CHANNEL_ID.match(i)]
+        if bad:
+            raise ValueError(
+                f"WARROOM_BROADCAST_CHANNELS must hold channel IDs like C0123ABCD, not {', '.join(bad)}"
+            )
+        return ids
+
+    def secrets(self) -> list[str]:
+        """Every configured secret value, for tests and log scrubbing."""
+        values = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.alert_token]
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]

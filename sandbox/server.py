@@ -1,0 +1,115 @@
+"""The sandbox as an aiohttp application and as a server you start and stop."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from aiohttp import web
+
+from sandbox.control import PLATFORM_KEY, add_routes, control_errors
+from sandbox.platform import Platform
+from sandbox.state import SandboxState
+from sandbox.webapi import STATE_KEY, handle_api
+
+
+def create_app(
+    state: SandboxState,
+    *,
+    signing_secret: str = "",
+    ingress_url: str | None = None,
+    ingress_timeout: float = 3.0,
+    platform: Platform | None = None,
+) -> web.Application:
+    """The Web API under `/api/`, the control API under `/_sandbox/`, sharing one state."""
+    app = web.Application(middlewares=[control_errors])
+    app[STATE_KEY] = state
+    app[PLATFORM_KEY] = platform or Platform(state, signing_secret, ingress_url, ingress_timeout)
+    app.cleanup_ctx.append(app[PLATFORM_KEY].session_ctx)
+    app.router.add_route("POST", "/api/{method}", handle_api)
+    app.router.add_route("GET", "/api/{method}", handle_api)
+    add_routes(app)
+    return app
+
+
+class SandboxServer:
+    """A stand-in Slack on a local port: `async with SandboxServer(token, secret) as sb: sb.api_url`."""
+
+    def __init__(
+        self,
+        token: str,
+        signing_secret: str,
+        ingress_url: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        default_tz: str = "UTC",
+        rate_limit_per_channel: bool = False,
+        *,
+        trigger_ttl: float = 3.0,
+        ingress_timeout: float = 3.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.state = SandboxState(
+            token,
+            default_tz=default_tz,
+            rate_limit_per_channel=rate_limit_per_channel,
+            trigger_ttl=trigger_ttl,
+        )
+        self.platform = Platform(self.state, signing_secret, ingress_url, ingress_timeout)
+        self.app: web.Application | None = None
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+
+    @property
+    def ingress_url(self) -> str | None:
+        return self.platform.ingress_url
+
+    @ingress_url.setter
+    def ingress_url(self, value: str | None) -> None:
+        self.platform.ingress_url = value
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("the sandbox is not started")
+        return self._url
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/api/"
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            raise RuntimeError("the sandbox is already started")
+        self.app = create_app(self.state, platform=self.platform)  # a stopped app cannot start again
+        runner = web.AppRunner(self.app, access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self.port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        port = runner.addresses[0][1]
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self._url = f"http://{host}:{port}"
+        self.state.base_url = self._url
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+        self._url = None
+
+    async def __aenter__(self) -> SandboxServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

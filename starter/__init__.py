@@ -1,0 +1,1 @@
+"""Ways into warroom: the Slack ingress, the CLI and the programmatic API (`starter.incidents`)."""

@@ -1,0 +1,185 @@
+"""The `warroom` command line: run the processes, act on incidents, and talk to the local Slack sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from domain.commands import UsageError
+from domain.models import Resolution, StageChange, StatusUpdate
+from domain.naming import parse_incident_ref
+from domain.settings import Settings
+from domain.vocab import Severity, Stage, Status, incident_label
+from starter.incidents import IncidentError, Incidents
+
+DEFAULT_SANDBOX = "http://127.0.0.1:3001"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="warroom", description="Slack incident response on Temporal.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    dev = sub.add_parser(
+        "dev", help="run everything locally (Temporal dev server, worker, web, Slack sandbox)"
+    )
+    dev.add_argument("--state-dir", default=".warroom", help="where the dev server keeps its SQLite file")
+    dev.add_argument("--temporal-port", type=int, default=7233)
+    dev.add_argument("--ui-port", type=int, default=8233)
+    dev.add_argument("--sandbox-port", type=int, default=3001)
+    sub.add_parser("worker", help="run a worker (workflows and activities)")
+    sub.add_parser("web", help="run the web ingress (Slack events, health)")
+
+    declare = sub.add_parser("declare", help="declare an incident")
+    declare.add_argument("title")
+    declare.add_argument("--severity", choices=[s.value for s in Severity], default=None)
+    declare.add_argument("--private", action="store_true")
+    declare.add_argument(
+        "--broadcast", help="comma-separated channel IDs (default: WARROOM_BROADCAST_CHANNELS)"
+    )
+    stage = sub.add_parser("stage", help="change an incident's stage")
+    stage.add_argument("incident", help="42 or INC-42")
+    stage.add_argument("stage", choices=[s.value for s in Stage])
+    stage.add_argument("context", nargs="?", default="")
+    update = sub.add_parser("update", help="post a status update")
+    update.add_argument("incident")
+    update.add_argument("text")
+    resolve = sub.add_parser("resolve", help="resolve an incident")
+    resolve.add_argument("incident")
+    resolve.add_argument("summary", nargs="?", default="")
+    status = sub.add_parser("status", help="show an incident's state as JSON")
+    status.add_argument("incident")
+    ls = sub.add_parser("list", help="list incidents (Temporal visibility)")
+    ls.add_argument("--stage", choices=[s.value for s in Stage])
+    ls.add_argument("--severity", choices=[s.value for s in Severity])
+    ls.add_argument("--status", choices=[s.value for s in Status])
+
+    slack = sub.add_parser(
+        "slack", help="drive the local Slack sandbox: send a command, react, show messages"
+    )
+    slack.add_argument(
+        "words",
+        nargs="+",
+        help='"/incident ..." | react CHANNEL TS [EMOJI] | say CHANNEL TEXT | show [CHANNEL]',
+    )
+    slack.add_argument("--user", default="U0DEVUSER")
+    slack.add_argument("--channel", default=None, help="channel ID to run the command in (default: #general)")
+    slack.add_argument("--sandbox", default=os.environ.get("WARROOM_SANDBOX_URL", DEFAULT_SANDBOX))
+    return p
+
+
+def _incident(ref: str) -> int:
+    incident_id = parse_incident_ref(ref)
+    if incident_id is None:
+        raise UsageError(f"`{ref}` is not an incident; use 42 or INC-42.", "warroom status INC-42")
+    return incident_id
+
+
+async def _with_incidents(settings: Settings, work: Callable[[Incidents], Awaitable[Any]]) -> Any:
+    import worker
+
+    client = await worker.connect(settings)
+    return await work(Incidents(client, settings.task_queue, settings.broadcast_channels))
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    match args.command:
+        case "dev":
+            from starter.dev import DevOptions, run_dev
+
+            opts = DevOptions(Path(args.state_dir), args.temporal_port, args.ui_port, args.sandbox_port)
+            await run_dev(settings, opts)
+        case "worker":
+            import worker
+
+            await worker.run_worker(settings)
+        case "web":
+            await _run_web(settings)
+        case "slack":
+            from starter.sandbox_cli import run_slack
+
+            return await run_slack(args.words, args.user, args.channel, args.sandbox)
+        case _:
+            return await _run_incident_command(args, settings)
+    return 0
+
+
+async def _run_web(settings: Settings) -> None:
+    import worker
+    from starter.serve import serve_forever, start_web
+
+    client = await worker.connect(settings)
+    web = await start_web(settings, client, worker.slack_client(settings))
+    print(f"warroom web listening on :{web.port} (POST /slack/events, GET /healthz)")
+    try:
+        await serve_forever()
+    finally:
+        await web.stop()
+
+
+async def _run_incident_command(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(inc: Incidents) -> Any:
+        match args.command:
+            case "declare":
+                channels = (
+                    tuple(c.strip() for c in args.broadcast.split(",") if c.strip())
+                    if args.broadcast
+                    else None
+                )
+                severity = Severity(args.severity) if args.severity else settings.default_severity
+                incident_id = await inc.declare(
+                    args.title, severity, private=args.private, source="cli", broadcast_channels=channels
+                )
+                return f"declared {incident_label(incident_id)}"
+            case "stage":
+                return await inc.change_stage(
+                    _incident(args.incident), StageChange(stage=Stage(args.stage), context=args.context)
+                )
+            case "update":
+                return await inc.post_update(_incident(args.incident), StatusUpdate(text=args.text))
+            case "resolve":
+                return await inc.resolve(_incident(args.incident), Resolution(summary=args.summary))
+            case "status":
+                state = await inc.state(_incident(args.incident))
+                return json.dumps(
+                    state.model_dump(mode="json", exclude={"outbox", "pending_reactions"}), indent=2
+                )
+            case "list":
+                found = await inc.list(
+                    Stage(args.stage) if args.stage else None,
+                    Severity(args.severity) if args.severity else None,
+                    Status(args.status) if args.status else None,
+                )
+                rows = [
+                    f"{incident_label(i.incident_id):>8}  {i.severity:5} {i.stage:13} {i.status:8} {i.title}"
+                    for i in found
+                ]
+                return "\n".join(rows) or "no incidents match"
+        return ""
+
+    print(await _with_incidents(settings, work))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point. Ends with os._exit after flushing: the Temporal SDK can crash at interpreter exit."""
+    args = _parser().parse_args(argv)
+    code = 1
+    try:
+        settings = Settings()
+        _ = settings.broadcast_channels  # fail early on a malformed setting
+        code = asyncio.run(_run(args, settings))
+    except KeyboardInterrupt:
+        code = 130
+    except (UsageError, IncidentError, ValueError, ValidationError, RuntimeError) as err:
+        print(f"warroom: {err}", file=sys.stderr)
+        code = 2
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

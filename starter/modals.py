@@ -1,0 +1,123 @@
+"""The declare and stage forms (Slack modals) and reading their submitted values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.models import IncidentState
+from domain.vocab import Severity, Stage
+
+DECLARE_CALLBACK = "warroom_declare"
+STAGE_CALLBACK = "warroom_stage"
+
+
+def _plain(text: str) -> dict[str, str]:
+    return {"type": "plain_text", "text": text}
+
+
+def _option(value: str, label: str) -> dict[str, Any]:
+    return {"text": _plain(label), "value": value}
+
+
+def _select(block_id: str, label: str, options: list[tuple[str, str]], initial: str) -> dict[str, Any]:
+    opts = [_option(v, lbl) for v, lbl in options]
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "label": _plain(label),
+        "element": {
+            "type": "static_select",
+            "action_id": "value",
+            "options": opts,
+            "initial_option": next(o for o in opts if o["value"] == initial),
+        },
+    }
+
+
+def _text(block_id: str, label: str, *, optional: bool, multiline: bool, max_length: int) -> dict[str, Any]:
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "optional": optional,
+        "label": _plain(label),
+        "element": {
+            "type": "plain_text_input",
+            "action_id": "value",
+            "multiline": multiline,
+            "max_length": max_length,
+        },
+    }
+
+
+def _channels(initial: list[str]) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "multi_conversations_select",
+        "action_id": "value",
+        "filter": {"include": ["public", "private"], "exclude_bot_users": True},
+    }
+    if initial:
+        element["initial_conversations"] = initial
+    return {
+        "type": "input",
+        "block_id": "broadcast",
+        "optional": True,
+        "label": _plain("Broadcast channels"),
+        "element": element,
+    }
+
+
+def declare_modal(default_channels: list[str], severity: Severity, slash_command: str) -> dict[str, Any]:
+    severities = [(s.value, s.label) for s in Severity]
+    return {
+        "type": "modal",
+        "callback_id": DECLARE_CALLBACK,
+        "private_metadata": slash_command,
+        "title": _plain("Declare an incident"),
+        "submit": _plain("Declare"),
+        "close": _plain("Cancel"),
+        "blocks": [
+            _text("title", "Title", optional=False, multiline=False, max_length=150),
+            _select("severity", "Severity", severities, severity.value),
+            _channels(default_channels),
+            {
+                "type": "input",
+                "block_id": "private",
+                "optional": True,
+                "label": _plain("Visibility"),
+                "element": {
+                    "type": "checkboxes",
+                    "action_id": "value",
+                    "options": [_option("private", "Private incident (private channel)")],
+                },
+            },
+        ],
+    }
+
+
+def stage_modal(state: IncidentState) -> dict[str, Any]:
+    stages = [(s.value, s.label) for s in Stage]
+    return {
+        "type": "modal",
+        "callback_id": STAGE_CALLBACK,
+        "private_metadata": str(state.incident_id),
+        "title": _plain("Change stage"),
+        "submit": _plain("Change"),
+        "close": _plain("Cancel"),
+        "blocks": [
+            _select("stage", "Stage", stages, state.stage.value),
+            _text("context", "What changed", optional=True, multiline=True, max_length=3000),
+            _channels(state.broadcast_channel_ids),
+        ],
+    }
+
+
+def value(view: dict[str, Any], block_id: str) -> Any:
+    """The submitted value of one block's `value` action, whatever its element type."""
+    element = ((view.get("state") or {}).get("values") or {}).get(block_id, {}).get("value") or {}
+    if "selected_option" in element:
+        return (element.get("selected_option") or {}).get("value")
+    if "selected_conversations" in element:
+        return list(element.get("selected_conversations") or [])
+    if "selected_options" in element:
+        return [o.get("value") for o in element.get("selected_options") or []]
+    return element.get("value")

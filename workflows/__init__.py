@@ -1,0 +1,1 @@
+"""Deterministic workflow code: the incident's life, and the directory of incidents."""

@@ -1,0 +1,432 @@
+"""IncidentWorkflow: one per incident (ID `incident-<id>`), from declare to resolve.
+
+Handlers only validate and record intent (timeline, outbox); the main loop turns intents into Slack
+activities, in order, so an update can never overtake the overview it is threaded under.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.slack import SlackActivities
+    from domain.effects import (
+        AnnounceRequest,
+        ChannelRef,
+        ChannelSetup,
+        CreateChannelRequest,
+        Delivery,
+        MessageInfo,
+        MessageRequest,
+        NoteRequest,
+        OverviewRequest,
+        OverviewTarget,
+        ThreadTarget,
+    )
+    from domain.models import (
+        Announcement,
+        BroadcastChange,
+        BroadcastThread,
+        ChannelRegistration,
+        CommanderChange,
+        CommandReply,
+        IncidentInput,
+        IncidentResult,
+        IncidentState,
+        PendingReaction,
+        ReactionAdded,
+        Resolution,
+        SeverityChange,
+        StageChange,
+        StatusUpdate,
+        TimelineEvent,
+    )
+    from domain.naming import DIRECTORY_WORKFLOW_ID
+    from domain.vocab import BROADCAST_REACTIONS, Stage, Status, incident_label
+    from workflows import attributes
+    from workflows.directory import IncidentDirectoryWorkflow
+
+SLACK_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=10,
+)
+SLACK_TIMEOUT = timedelta(seconds=30)
+
+
+def reject(message: str) -> None:
+    """Rejects an update in its validator: the caller sees `message`, history records nothing."""
+    raise ApplicationError(message, type="UsageError", non_retryable=True)
+
+
+@workflow.defn
+class IncidentWorkflow:
+    """An incident: its channel, stage, severity, commander, broadcast threads and timeline."""
+
+    @workflow.init
+    def __init__(self, inp: IncidentInput) -> None:
+        d = inp.declaration
+        self._s = inp.state or IncidentState(
+            incident_id=d.incident_id,
+            title=d.title,
+            severity=d.severity,
+            private=d.private,
+            declared_by=d.declared_by,
+            declared_at=workflow.now(),
+            source=d.source,
+            slash_command=d.slash_command,
+            broadcasts=[BroadcastThread(channel_id=c) for c in dict.fromkeys(d.broadcast_channels)],
+        )
+        self._declaration = d
+
+    # --- main loop ------------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: IncidentInput) -> IncidentResult:
+        s = self._s
+        if inp.state is None:
+            who = f" by <@{s.declared_by}>" if s.declared_by else f" from {s.source}"
+            self._record("declared", f"{s.severity.label} {s.title} (declared{who})", s.declared_by)
+        attributes.sync(s)
+        if not s.channel_ready:
+            await self._open_channel()
+        while True:
+            await workflow.wait_condition(
+                lambda: self._has_work() or s.resolve_requested or self._should_continue_as_new()
+            )
+            await self._drain()
+            if s.resolve_requested and not self._has_work():
+                break
+            if self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if not self._has_work():
+                    workflow.continue_as_new(IncidentInput(declaration=self._declaration, state=s))
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._drain()
+        return IncidentResult(
+            incident_id=s.incident_id,
+            title=s.title,
+            severity=s.severity,
+            final_stage=s.stage,
+            ever_mitigated=s.ever_mitigated,
+            summary=s.summary,
+            declared_at=s.declared_at,
+            resolved_at=s.resolved_at,
+            timeline=s.timeline,
+        )
+
+    def _should_continue_as_new(self) -> bool:
+        return workflow.info().is_continue_as_new_suggested()
+
+    def _has_work(self) -> bool:
+        s = self._s
+        return bool(s.outbox or s.pending_reactions or s.overview_stale or self._missing_overviews())
+
+    def _missing_overviews(self) -> list[BroadcastThread]:
+        return [b for b in self._s.broadcasts if b.active and b.overview_ts is None and b.error is None]
+
+    async def _open_channel(self) -> None:
+        s = self._s
+        ref: ChannelRef | None = await self._activity(
+            SlackActivities.create_channel,
+            CreateChannelRequest(incident_id=s.incident_id, title=s.title, private=s.private),
+        )
+        if ref is None:
+            return  # recorded as a problem; broadcasts still go out, without a channel link
+        s.channel_id, s.channel_name = ref.id, ref.name
+        attributes.sync(s)
+        self._record("channel", f"created #{ref.name}", None)
+        await self._register_channel(ref.id)
+        invite = (s.declared_by,) if s.declared_by else ()
+        setup = ChannelSetup(incident=s.view(), invite=invite, key=self._key("overview:channel"))
+        s.channel_overview_ts = await self._activity(SlackActivities.set_up_channel, setup)
+        s.channel_ready = True
+
+    async def _register_channel(self, channel_id: str) -> None:
+        handle = workflow.get_external_workflow_handle(DIRECTORY_WORKFLOW_ID)
+        registration = ChannelRegistration(channel_id=channel_id, incident_id=self._s.incident_id)
+        try:
+            await handle.signal(IncidentDirectoryWorkflow.register_channel, registration)
+        except Exception as err:  # the directory is gone: lookups by channel fail, the incident goes on
+            self._record("problem", f"could not register the channel with the directory: {err}", None)
+
+    async def _drain(self) -> None:
+        """Performs queued work in order: reactions -> overviews -> announcements."""
+        s = self._s
+        while s.pending_reactions:
+            await self._resolve_reaction(s.pending_reactions[0])
+            s.pending_reactions.pop(0)
+        if s.overview_stale or self._missing_overviews():
+            await self._publish_overviews()
+        while s.outbox:
+            await self._announce(s.outbox[0])
+            s.outbox.pop(0)
+
+    async def _resolve_reaction(self, pending: PendingReaction) -> None:
+        r = pending.reaction
+        info: MessageInfo | None = await self._activity(
+            SlackActivities.fetch_message, MessageRequest(channel_id=r.channel_id, ts=r.message_ts)
+        )
+        if info is None or not info.found or info.from_warroom:
+            return
+        text = (
+            info.text if info.author in (None, r.user_id) else f"{info.text}\n(message by <@{info.author}>)"
+        )
+        self._record("reaction", f":{r.reaction}: {info.text}", r.user_id, link=info.permalink)
+        self._s.outbox.append(
+            Announcement(key=pending.key, kind="reaction", text=text, actor=r.user_id, link=info.permalink)
+        )
+        self._s.updates_posted += 1
+
+    async def _publish_overviews(self) -> None:
+        s = self._s
+        stale, version = s.overview_stale, s.overview_version
+        targets: list[OverviewTarget] = []
+        if stale and s.channel_id and s.channel_overview_ts:
+            targets.append(OverviewTarget(channel_id=s.channel_id, ts=s.channel_overview_ts))
+        for b in s.broadcasts:
+            if b.active and b.error is None and (b.overview_ts is None or stale):
+                targets.append(OverviewTarget(channel_id=b.channel_id, ts=b.overview_ts))
+        request = OverviewRequest(
+            incident=s.view(), targets=tuple(targets), key_prefix=self._key(""), describe_channel=stale
+        )
+        deliveries: list[Delivery] | None = await self._activity(SlackActivities.publish_overview, request)
+        s.overview_published = version
+        if deliveries is None:
+            for b in self._missing_overviews():  # give up on these until they are added again
+                self._set_thread(b.channel_id, error="overview could not be posted")
+            return
+        for d in deliveries:
+            if d.channel_id != s.channel_id:
+                await self._record_delivery(d, overview=True)
+
+    async def _announce(self, a: Announcement) -> None:
+        s = self._s
+        threads = tuple(
+            ThreadTarget(channel_id=b.channel_id, thread_ts=b.overview_ts)
+            for b in s.broadcasts
+            if b.active and b.overview_ts and b.error is None
+        )
+        deliveries = await self._activity(
+            SlackActivities.announce, AnnounceRequest(incident=s.view(), announcement=a, threads=threads)
+        )
+        for d in deliveries or []:
+            if d.channel_id != s.channel_id:
+                await self._record_delivery(d, overview=False)
+
+    async def _record_delivery(self, d: Delivery, *, overview: bool) -> None:
+        if d.error is None:
+            if overview:
+                self._set_thread(d.channel_id, overview_ts=d.ts)
+            return
+        self._set_thread(d.channel_id, error=d.error)
+        text = (
+            f":warning: warroom could not post to <#{d.channel_id}> ({d.error}); it is skipped until "
+            f"it is added again with `{self._s.slash_command} broadcast add <#{d.channel_id}>`. "
+            "Invite @warroom there if the channel is private."
+        )
+        self._record("problem", f"broadcast to <#{d.channel_id}> failed: {d.error}", None)
+        await self._note(text)
+
+    def _set_thread(self, channel_id: str, **changes: object) -> None:
+        s = self._s
+        s.broadcasts = [
+            b.model_copy(update=changes) if b.channel_id == channel_id else b for b in s.broadcasts
+        ]
+
+    async def _note(self, text: str) -> None:
+        if self._s.channel_id:
+            note = NoteRequest(channel_id=self._s.channel_id, text=text, key=self._key("note"))
+            await self._activity(SlackActivities.post_note, note, notify=False)
+
+    async def _activity(self, fn, arg, *, notify: bool = True):  # type: ignore[no-untyped-def]
+        """Runs a Slack activity; after its last retry the failure is noted, never raised."""
+        try:
+            return await workflow.execute_activity_method(
+                fn, arg, start_to_close_timeout=SLACK_TIMEOUT, retry_policy=SLACK_RETRY
+            )
+        except ActivityError as err:
+            cause = err.cause.message if isinstance(err.cause, ApplicationError) else str(err.cause or err)
+            self._record("problem", f"{fn.__name__} failed: {cause}", None)
+            if notify:
+                await self._note(f":warning: warroom could not {fn.__name__.replace('_', ' ')}: {cause}")
+            return None
+
+    # --- bookkeeping ----------------------------------------------------------------------------------
+
+    def _key(self, what: str) -> str:
+        seq = self._s.next_seq
+        self._s.next_seq += 1
+        return f"inc{self._s.incident_id}:{seq}:{what}" if what else f"inc{self._s.incident_id}:{seq}"
+
+    def _record(self, kind: str, text: str, actor: str | None, link: str | None = None) -> None:
+        self._s.timeline.append(
+            TimelineEvent(at=workflow.now(), kind=kind, text=text, actor=actor, link=link)
+        )
+
+    def _queue(self, kind: str, text: str, actor: str | None, stage: Stage | None = None) -> None:
+        self._s.outbox.append(
+            Announcement(key=self._key(kind), kind=kind, text=text, actor=actor, stage=stage)
+        )  # type: ignore[arg-type]
+
+    def _changed(self) -> None:
+        self._s.overview_version += 1
+        attributes.sync(self._s)
+
+    def _validate_open(self) -> None:
+        if self._s.status is Status.RESOLVED:
+            reject(f"{incident_label(self._s.incident_id)} is already resolved.")
+
+    # --- updates: commands whose caller gets an answer ------------------------------------------------------
+
+    @workflow.update
+    def change_stage(self, change: StageChange) -> CommandReply:
+        """`/incident stage`: moves to a stage (any order), posts its context, may change broadcasts."""
+        s = self._s
+        s.stage = change.stage
+        s.ever_mitigated = s.ever_mitigated or change.stage is Stage.MITIGATED
+        context = f": {change.context}" if change.context else ""
+        self._record("stage", f"{change.stage.label}{context}", change.actor)
+        moved = ""
+        if change.broadcast_channels is not None:
+            moved = self._apply_broadcast(change.broadcast_channels, change.actor)
+        self._queue("stage", change.context, change.actor, stage=change.stage)
+        self._changed()
+        return CommandReply(text=f"Stage set to *{change.stage.label}*.{moved}")
+
+    @change_stage.validator
+    def _validate_stage(self, change: StageChange) -> None:
+        self._validate_open()
+        if change.stage is self._s.stage and not change.context and change.broadcast_channels is None:
+            reject(f"The stage is already {change.stage.label}; add context to post it again.")
+
+    @workflow.update
+    def post_update(self, update: StatusUpdate) -> CommandReply:
+        """`/incident update`: a status update in the channel and a reply in every broadcast thread."""
+        self._record("update", update.text, update.actor)
+        self._queue("update", update.text, update.actor)
+        self._s.updates_posted += 1
+        n = len(self._s.broadcast_channel_ids)
+        return CommandReply(text=f"Update posted here and to {n} broadcast channel{'s' if n != 1 else ''}.")
+
+    @post_update.validator
+    def _validate_update(self, update: StatusUpdate) -> None:
+        self._validate_open()
+        if not update.text.strip():
+            reject("An update needs text.")
+
+    @workflow.update
+    def change_severity(self, change: SeverityChange) -> CommandReply:
+        """`/incident severity`: changes severity; the overview everywhere shows it."""
+        old = self._s.severity
+        self._s.severity = change.severity
+        reason = f": {change.reason}" if change.reason else ""
+        self._record("severity", f"{old.label} → {change.severity.label}{reason}", change.actor)
+        self._queue("severity", f"Severity {old.label} → *{change.severity.label}*{reason}", change.actor)
+        self._changed()
+        return CommandReply(text=f"Severity set to *{change.severity.label}*.")
+
+    @change_severity.validator
+    def _validate_severity(self, change: SeverityChange) -> None:
+        self._validate_open()
+        if change.severity is self._s.severity:
+            reject(f"The severity is already {change.severity.label}.")
+
+    @workflow.update
+    def assign_commander(self, change: CommanderChange) -> CommandReply:
+        """`/incident commander @user`: sets the incident commander."""
+        self._s.commander = change.user_id
+        self._record("commander", f"<@{change.user_id}> is the incident commander", change.actor)
+        self._queue("commander", f"<@{change.user_id}> is now the incident commander", change.actor)
+        self._changed()
+        return CommandReply(text=f"<@{change.user_id}> is now the incident commander.")
+
+    @assign_commander.validator
+    def _validate_commander(self, change: CommanderChange) -> None:
+        self._validate_open()
+        if change.user_id == self._s.commander:
+            reject(f"<@{change.user_id}> is already the incident commander.")
+
+    @workflow.update
+    def change_broadcast(self, change: BroadcastChange) -> CommandReply:
+        """`/incident broadcast add|remove`: a channel added later gets its own overview first."""
+        wanted = [c for c in self._s.broadcast_channel_ids if c not in change.remove]
+        wanted += [c for c in change.add if c not in wanted]
+        text = self._apply_broadcast(tuple(wanted), change.actor)
+        return CommandReply(text=text.strip())
+
+    @change_broadcast.validator
+    def _validate_broadcast(self, change: BroadcastChange) -> None:
+        self._validate_open()
+        current = set(self._s.broadcast_channel_ids)
+        unknown = [c for c in change.remove if c not in current]
+        if unknown:
+            reject(f"<#{unknown[0]}> is not a broadcast channel of this incident.")
+        if self._s.channel_id and self._s.channel_id in change.add:
+            reject("The incident channel itself cannot be a broadcast channel.")
+
+    def _apply_broadcast(self, wanted: tuple[str, ...], actor: str | None) -> str:
+        s = self._s
+        current = s.broadcast_channel_ids
+        added = [c for c in wanted if c not in current and c != s.channel_id]
+        removed = [c for c in current if c not in wanted]
+        known = {b.channel_id for b in s.broadcasts}
+        s.broadcasts = [
+            b.model_copy(
+                update={"active": b.channel_id in wanted, "error": None if b.channel_id in added else b.error}
+            )
+            for b in s.broadcasts
+        ] + [BroadcastThread(channel_id=c) for c in added if c not in known]
+        if not added and not removed:
+            return " Broadcast channels unchanged."
+        parts = [f"added {', '.join(f'<#{c}>' for c in added)}" if added else ""]
+        parts.append(f"removed {', '.join(f'<#{c}>' for c in removed)}" if removed else "")
+        summary = "; ".join(p for p in parts if p)
+        self._record("broadcast", f"broadcast channels: {summary}", actor)
+        return f" Broadcast channels: {summary}."
+
+    @workflow.update
+    def resolve(self, resolution: Resolution) -> CommandReply:
+        """`/incident resolve`: posts the final summary everywhere and ends the incident."""
+        s = self._s
+        s.status = Status.RESOLVED
+        s.resolved_at = workflow.now()
+        s.summary = resolution.summary
+        s.resolve_requested = True
+        self._record("resolved", resolution.summary or "resolved", resolution.actor)
+        self._queue("resolved", resolution.summary, resolution.actor)
+        self._changed()
+        warning = "" if s.ever_mitigated else " :warning: It was never marked Mitigated."
+        return CommandReply(text=f"{incident_label(s.incident_id)} resolved.{warning}")
+
+    @resolve.validator
+    def _validate_resolve(self, resolution: Resolution) -> None:
+        self._validate_open()
+
+    # --- signals: fire-and-forget events ----------------------------------------------------------------
+
+    @workflow.signal
+    def reaction_added(self, reaction: ReactionAdded) -> None:
+        """A :mega:/:pushpin:/:mailbox: reaction: the message becomes a status update, once."""
+        s = self._s
+        if s.status is Status.RESOLVED or reaction.reaction not in BROADCAST_REACTIONS:
+            return
+        if reaction.channel_id != s.channel_id or reaction.message_ts in s.reacted_messages:
+            return
+        s.reacted_messages.append(reaction.message_ts)
+        s.pending_reactions.append(PendingReaction(key=self._key("reaction"), reaction=reaction))
+
+    # --- queries ----------------------------------------------------------------------------------------
+
+    @workflow.query
+    def state(self) -> IncidentState:
+        return self._s
+
+    @workflow.query
+    def timeline(self) -> list[TimelineEvent]:
+        return self._s.timeline
