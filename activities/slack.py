@@ -32,6 +32,8 @@ from domain.naming import channel_name
 
 METADATA_TYPE = "warroom_post"
 MAX_NAME_SUFFIX = 20
+RETRY_LOOKBACK_SECONDS = 120  # clock skew allowance between worker and Slack
+MAX_LOOKUP_PAGES = 20
 
 
 class SlackActivities:
@@ -93,18 +95,21 @@ class SlackActivities:
         return str((await self._call("chat.postMessage", **args))["ts"])
 
     async def _find_posted(self, channel: str, key: str, thread_ts: str | None) -> str | None:
+        """Looks for our key among messages posted since this activity was first scheduled."""
+        since = f"{activity.info().scheduled_time.timestamp() - RETRY_LOOKBACK_SECONDS:.6f}"
+        method, args = "conversations.history", {"channel": channel, "oldest": since}
         if thread_ts:
-            data = await self._call(
-                "conversations.replies", channel=channel, ts=thread_ts, limit=200, include_all_metadata=True
-            )
-        else:
-            data = await self._call(
-                "conversations.history", channel=channel, limit=100, include_all_metadata=True
-            )
-        for message in data.get("messages", []):
-            payload = (message.get("metadata") or {}).get("event_payload") or {}
-            if payload.get("key") == key:
-                return str(message["ts"])
+            method, args = "conversations.replies", {**args, "ts": thread_ts}
+        cursor = ""
+        for _ in range(MAX_LOOKUP_PAGES):
+            data = await self._call(method, **args, limit=200, cursor=cursor, include_all_metadata=True)
+            for message in data.get("messages", []):
+                payload = (message.get("metadata") or {}).get("event_payload") or {}
+                if payload.get("key") == key:
+                    return str(message["ts"])
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or ""
+            if not cursor:
+                break
         return None
 
     async def _deliver(self, channel: str, work: Any) -> Delivery:
@@ -189,11 +194,23 @@ class SlackActivities:
             text = render.overview_text(view)
             if target.ts is None:
                 key = f"{req.key_prefix}:overview:{target.channel_id}"
-                work = self._post_once(target.channel_id, key, text, blocks)
+                work = self._join_and_post(target.channel_id, key, text, blocks, join=in_broadcast)
             else:
                 work = self._edit(target.channel_id, target.ts, text, blocks)
             results.append(await self._deliver(target.channel_id, work))
         return results
+
+    async def _join_and_post(
+        self, channel: str, key: str, text: str, blocks: list[dict[str, Any]], *, join: bool
+    ) -> str:
+        """Joins a public broadcast channel first: reading its history (to spot a retry's post) needs it."""
+        if join:
+            try:
+                await self._call("conversations.join", channel=channel)
+            except SlackCallError as err:
+                if err.error != "method_not_supported_for_channel_type":  # private: must be invited
+                    raise
+        return await self._post_once(channel, key, text, blocks)
 
     async def _edit(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> str:
         await self._call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
@@ -249,9 +266,7 @@ class SlackActivities:
         for message in data.get("messages", []):
             if message.get("ts") == ts:
                 return dict(message)
-        data = await self._call(
-            "conversations.replies", channel=channel, ts=ts, limit=1, include_all_metadata=True
-        )
+        data = await self._call("conversations.replies", channel=channel, ts=ts, include_all_metadata=True)
         for message in data.get("messages", []):
             if message.get("ts") == ts:
                 return dict(message)

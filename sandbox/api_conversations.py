@@ -209,15 +209,22 @@ def _page(channel: Channel, messages: list[Message], args: Args, default_limit: 
     }
 
 
+def _readable(channel: Channel) -> Channel:
+    """Like Slack: a bot reads the history of channels it is a member of (and its DMs)."""
+    if not channel.is_im and BOT_USER_ID not in channel.members:
+        raise ApiError("not_in_channel")
+    return channel
+
+
 def history(state: SandboxState, args: Args) -> dict[str, Any]:
-    channel = _channel_arg(state, args)
+    channel = _readable(_channel_arg(state, args))
     oldest, latest, inclusive = _window(args)
     messages = [m for m in reversed(state.history(channel)) if _in_range(m.ts, oldest, latest, inclusive)]
     return {**_page(channel, messages, args, 100), "pin_count": 0, "channel_actions_count": 0}
 
 
 def replies(state: SandboxState, args: Args) -> dict[str, Any]:
-    channel = _channel_arg(state, args)
+    channel = _readable(_channel_arg(state, args))
     parent, *rest = state.thread(channel, args.required("ts"))
     oldest, latest, inclusive = _window(args)
     messages = [parent, *(m for m in rest if _in_range(m.ts, oldest, latest, inclusive))]

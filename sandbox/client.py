@@ -144,8 +144,15 @@ class SandboxClient:
         retry_after: int | None = None,
         count: int = 1,
         delay_ms: int | None = None,
+        skip: int = 0,
+        after_effect: bool = False,
     ) -> dict[str, Any]:
-        payload: dict[str, Any] = {"method": method, "count": count}
+        payload: dict[str, Any] = {
+            "method": method,
+            "count": count,
+            "skip": skip,
+            "after_effect": after_effect,
+        }
         for key, value in (("error", error), ("status", status), ("retry_after", retry_after)):
             if value is not None:
                 payload[key] = value

@@ -146,6 +146,8 @@ async def add_fault(request: web.Request) -> web.Response:
         retry_after=int(body["retry_after"]) if body.get("retry_after") is not None else None,
         count=int(body.get("count", 1)),
         delay_ms=int(body.get("delay_ms") or 0),
+        skip=int(body.get("skip") or 0),
+        after_effect=bool(body.get("after_effect")),
     )
     return _ok(fault=fault.to_dict())
 

@@ -26,6 +26,8 @@ class FaultBook:
         retry_after: int | None = None,
         count: int = 1,
         delay_ms: int = 0,
+        skip: int = 0,
+        after_effect: bool = False,
     ) -> Fault:
         if not method:
             raise ValueError("a fault needs a method")
@@ -37,7 +39,7 @@ class FaultBook:
             raise ValueError("count must be positive or -1")
         if status == 429 and retry_after is None:
             retry_after = 1
-        fault = Fault(method, error, status, retry_after, count, max(0, delay_ms))
+        fault = Fault(method, error, status, retry_after, count, max(0, delay_ms), max(0, skip), after_effect)
         self.faults.append(fault)
         return fault
 
@@ -48,6 +50,9 @@ class FaultBook:
         """The fault for this call, if any, using up one of its count."""
         for fault in self.faults:
             if fault.method in (method, "*"):
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    return None
                 if fault.remaining > 0:
                     fault.remaining -= 1
                     if fault.remaining == 0:

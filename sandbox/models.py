@@ -296,6 +296,8 @@ class Fault:
     retry_after: int | None = None
     remaining: int = 1  # -1: forever
     delay_ms: int = 0
+    skip: int = 0  # let this many matching calls through first
+    after_effect: bool = False  # perform the call, then answer with the failure (a lost response)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -305,6 +307,8 @@ class Fault:
             "retry_after": self.retry_after,
             "count": self.remaining,
             "delay_ms": self.delay_ms,
+            "skip": self.skip,
+            "after_effect": self.after_effect,
         }
 
 

@@ -125,9 +125,18 @@ class SandboxState(MessageOps):
         retry_after: int | None = None,
         count: int = 1,
         delay_ms: int = 0,
+        skip: int = 0,
+        after_effect: bool = False,
     ) -> Fault:
         return self.fault_book.add(
-            method, error=error, status=status, retry_after=retry_after, count=count, delay_ms=delay_ms
+            method,
+            error=error,
+            status=status,
+            retry_after=retry_after,
+            count=count,
+            delay_ms=delay_ms,
+            skip=skip,
+            after_effect=after_effect,
         )
 
     def clear_faults(self) -> None:

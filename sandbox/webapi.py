@@ -123,6 +123,8 @@ async def handle_api(request: web.Request) -> web.Response:
     if fault is not None:
         if fault.delay_ms:
             await asyncio.sleep(fault.delay_ms / 1000)
+        if fault.after_effect:
+            _call(state, method, args, request)  # the effect happens; the caller never hears of it
         if fault.status is not None or fault.error is not None:
             injected, reason = _fault_response(fault)
             state.call_log.record(method, args.redacted(), injected.status, reason)

