@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -167,6 +168,19 @@ async def _run_incident_command(args: argparse.Namespace, settings: Settings) ->
     return 0
 
 
+async def _until_signalled(work: Awaitable[int]) -> int:
+    """Ctrl-C and SIGTERM (docker stop, systemd) cancel the work so every `finally` cleans up."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        print("warroom: stopped", file=sys.stderr)
+        return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point. Ends with os._exit after flushing: the Temporal SDK can crash at interpreter exit."""
     args = _parser().parse_args(argv)
@@ -174,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         settings = Settings()
         _ = settings.broadcast_channels  # fail early on a malformed setting
-        code = asyncio.run(_run(args, settings))
+        code = asyncio.run(_until_signalled(_run(args, settings)))
     except KeyboardInterrupt:
         code = 130
     except (UsageError, IncidentError, ValueError, ValidationError, RuntimeError) as err:

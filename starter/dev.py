@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 from slack_sdk.web.async_client import AsyncWebClient
@@ -23,7 +25,11 @@ from starter.binaries import temporal_cli
 from starter.serve import start_web
 from workflows import attributes
 
+if TYPE_CHECKING:
+    from sandbox import SandboxServer
+
 SANDBOX_TOKEN = "xoxb-sandbox-local"
+DEV_USER = "U0DEVUSER"
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,19 @@ class DevOptions:
     sandbox_port: int = 3001
 
 
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def start_dev_server(opts: DevOptions) -> subprocess.Popen[bytes]:
+    for port, flag in ((opts.temporal_port, "--temporal-port"), (opts.ui_port, "--ui-port")):
+        if _port_in_use(port):
+            raise RuntimeError(
+                f"port {port} is already in use (another `warroom dev` or Temporal server?); "
+                f"stop it or pick another with {flag}"
+            )
     opts.state_dir.mkdir(parents=True, exist_ok=True)
     args = [
         temporal_cli(),
@@ -88,11 +106,13 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
                 port=opts.sandbox_port,
             )
             await sandbox.start()
+            broadcast = settings.broadcast_channels_csv or _seed_workspace(sandbox)
             settings = settings.model_copy(
                 update={
                     "slack_bot_token": SecretStr(SANDBOX_TOKEN),
                     "slack_signing_secret": secret,
                     "slack_api_url": sandbox.api_url,
+                    "broadcast_channels_csv": broadcast,
                 }
             )
         slack = worker_process.slack_client(settings)
@@ -105,6 +125,12 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def _seed_workspace(sandbox: SandboxServer) -> str:
+    """#general to run commands in and #incidents as the broadcast channel; returns the latter's ID."""
+    sandbox.state.create_human_channel("general", members=[DEV_USER])
+    return sandbox.state.create_human_channel("incidents", members=[DEV_USER]).id
 
 
 async def _run_processes(
