@@ -22,7 +22,7 @@ from temporalio.client import Client
 import worker as worker_process
 from domain.settings import Settings
 from starter.binaries import temporal_cli
-from starter.serve import start_web
+from starter.serve import serve_forever, serving
 from workflows import attributes
 
 if TYPE_CHECKING:
@@ -136,15 +136,15 @@ def _seed_workspace(sandbox: SandboxServer) -> str:
 async def _run_processes(
     settings: Settings, client: Client, slack: AsyncWebClient, opts: DevOptions, sandbox_url: str | None
 ) -> None:
-    worker = worker_process.build_worker(client, settings, slack)
-    web = await start_web(settings, client, slack)
+    async with serving(settings, client, slack, host="127.0.0.1") as web:
+        _print_endpoints(web.port, opts, sandbox_url)
+        await serve_forever()
+
+
+def _print_endpoints(port: int, opts: DevOptions, sandbox_url: str | None) -> None:
     print(f"warroom is running (pid {os.getpid()}); Ctrl-C stops everything.")
-    print(f"  Slack endpoint : http://127.0.0.1:{web.port}/slack/events")
+    print(f"  Slack endpoint : http://127.0.0.1:{port}/slack/events")
     print(f"  Temporal UI    : http://127.0.0.1:{opts.ui_port}")
     if sandbox_url:
         print(f"  Slack sandbox  : {sandbox_url}  (no SLACK_BOT_TOKEN set)")
         print('  try            : warroom slack "/incident declare sev2 Checkout latency above 2s"')
-    try:
-        await worker.run()
-    finally:
-        await web.stop()

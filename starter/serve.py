@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import structlog
@@ -59,6 +61,21 @@ async def start_web(
         running.socket_mode = handler
         log.info("socket_mode_connected")
     return running
+
+
+@asynccontextmanager
+async def serving(
+    settings: Settings, client: Client, slack: AsyncWebClient, host: str = "0.0.0.0", port: int | None = None
+) -> AsyncIterator[RunningWeb]:
+    """A worker and the ingress in this process (`warroom dev`, tests, bench); both stop on exit."""
+    import worker as worker_process
+
+    async with worker_process.build_worker(client, settings, slack):
+        web = await start_web(settings, client, slack, host=host, port=port)
+        try:
+            yield web
+        finally:
+            await web.stop()
 
 
 async def serve_forever() -> None:

@@ -25,6 +25,9 @@ def create_web_app(slack_app: AsyncApp, temporal: Client) -> web.Application:
                 {"ok": False, "error": f"unsupported content type {request.content_type or 'none'}"},
                 status=415,
             )
+        if not request.headers.get("X-Slack-Request-Timestamp", "").strip().isdigit():
+            # Bolt's verifier would raise on a non-numeric timestamp; it is simply unsigned.
+            return web.json_response({"ok": False, "error": "invalid request signature"}, status=401)
         started = time.perf_counter()
         response = await to_aiohttp_response(await slack_app.async_dispatch(await to_bolt_request(request)))
         log.info(

@@ -16,13 +16,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-import worker as worker_process
 from domain.settings import Settings
 from sandbox import SandboxServer
 from sandbox.client import SandboxClient
 from starter.binaries import temporal_cli
 from starter.incidents import Incidents
-from starter.serve import RunningWeb, start_web
+from starter.serve import RunningWeb, serving
 from workflows import attributes
 
 TOKEN = "xoxb-test-token"
@@ -147,12 +146,7 @@ async def running_stack(temporal: WorkflowEnvironment, sandbox: SandboxServer) -
         broadcast = [(await control.create_channel(name))["id"] for name in ("status", "exec")]
         settings = make_settings(sandbox, broadcast)
         slack = AsyncWebClient(token=TOKEN, base_url=sandbox.api_url)
-        worker = worker_process.build_worker(temporal.client, settings, slack)
-        async with worker:
-            web = await start_web(settings, temporal.client, slack, host="127.0.0.1", port=0)
+        async with serving(settings, temporal.client, slack, host="127.0.0.1", port=0) as web:
             sandbox.ingress_url = f"http://127.0.0.1:{web.port}/slack/events"
             incidents = Incidents(temporal.client, settings.task_queue, settings.broadcast_channels)
-            try:
-                yield Stack(temporal, sandbox, control, incidents, settings, web, broadcast, general)
-            finally:
-                await web.stop()
+            yield Stack(temporal, sandbox, control, incidents, settings, web, broadcast, general)
