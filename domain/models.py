@@ -105,11 +105,14 @@ class BroadcastThread(Model):
     error: str | None = None  # a permanent Slack error for this channel; cleared when it is added again
 
 
+AnnouncementKind = Literal["update", "stage", "severity", "commander", "reaction", "resolved"]
+
+
 class Announcement(Model):
     """A status update waiting to be posted in the incident channel and every broadcast thread."""
 
     key: str  # deterministic idempotency key, unique per incident
-    kind: Literal["update", "stage", "severity", "commander", "reaction", "resolved"]
+    kind: AnnouncementKind
     text: str
     actor: str | None = None
     link: str | None = None  # permalink of the source message for reactions

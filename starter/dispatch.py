@@ -105,8 +105,8 @@ class Dispatcher:
             case cmd.PostUpdate(text=body):
                 text = await inc.post_update(incident_id, StatusUpdate(text=body, actor=actor), rid)
             case cmd.SetSeverity(severity=severity, reason=reason):
-                change = SeverityChange(severity=severity, reason=reason, actor=actor)
-                text = await inc.change_severity(incident_id, change, rid)
+                severity_change = SeverityChange(severity=severity, reason=reason, actor=actor)
+                text = await inc.change_severity(incident_id, severity_change, rid)
             case cmd.SetCommander(user_id=user_id):
                 text = await inc.assign_commander(
                     incident_id, CommanderChange(user_id=user_id, actor=actor), rid

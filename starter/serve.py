@@ -51,7 +51,8 @@ async def start_web(
     await runner.setup()
     site = web.TCPSite(runner, host, settings.http_port if port is None else port)
     await site.start()
-    bound = site._server.sockets[0].getsockname()[1] if site._server else 0  # type: ignore[union-attr]
+    sockets = getattr(site._server, "sockets", None) or []
+    bound = sockets[0].getsockname()[1] if sockets else 0
     running = RunningWeb(runner=runner, port=int(bound))
     if settings.slack_app_token is not None:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.models import (
         Announcement,
+        AnnouncementKind,
         BroadcastChange,
         BroadcastThread,
         ChannelRegistration,
@@ -269,10 +270,12 @@ class IncidentWorkflow:
             TimelineEvent(at=workflow.now(), kind=kind, text=text, actor=actor, link=link)
         )
 
-    def _queue(self, kind: str, text: str, actor: str | None, stage: Stage | None = None) -> None:
+    def _queue(
+        self, kind: AnnouncementKind, text: str, actor: str | None, stage: Stage | None = None
+    ) -> None:
         self._s.outbox.append(
             Announcement(key=self._key(kind), kind=kind, text=text, actor=actor, stage=stage)
-        )  # type: ignore[arg-type]
+        )
 
     def _changed(self) -> None:
         self._s.overview_version += 1
