@@ -50,6 +50,7 @@ class Reply:
     text: str
     modal: str | None = None  # "declare" or "stage": the ingress opens that form instead
     incident_id: int | None = None
+    state: IncidentState | None = None  # what the stage form is prefilled with
 
 
 class Dispatcher:
@@ -58,20 +59,18 @@ class Dispatcher:
 
     async def run(self, command: cmd.Command, who: Invocation) -> Reply:
         if isinstance(command, cmd.Help):
-            return Reply(
-                cmd.usage_for(command.topic, who.slash_command)
-                if command.topic
-                else cmd.help_text(who.slash_command)
-            )
+            topic, slash = command.topic, who.slash_command
+            return Reply(render.safe(cmd.usage_for(topic, slash) if topic else cmd.help_text(slash)))
         if isinstance(command, cmd.Declare):
             return await self._declare(command, who)
         if command.kind in NOT_HERE_YET:
             return Reply(f"{NOT_HERE_YET[command.kind].capitalize()} are not set up in this warroom yet.")
         incident_id = await self.incidents.for_channel(who.channel_id)
+        slash = who.slash_command
         if incident_id is None:
             return Reply(
-                f"This is not an incident channel. Run `{who.slash_command} {command.kind.split('_')[-1]}` "
-                f"in the incident's own channel, or declare one with `{who.slash_command} declare <title>`."
+                f"This is not an incident channel. Run `{slash} {command.kind.split('_')[-1]}` in the "
+                f"incident's own channel, or declare one with `{slash} declare &lt;title&gt;`."
             )
         return await self._in_incident(incident_id, command, who)
 
@@ -97,7 +96,10 @@ class Dispatcher:
         inc, actor, rid = self.incidents, who.user_id, who.request_id
         match command:
             case cmd.SetStage(stage=None):
-                return Reply("", modal="stage", incident_id=incident_id)
+                state = await inc.state(incident_id)
+                if state.status is Status.RESOLVED:
+                    return Reply(f"{incident_label(incident_id)} is already resolved.")
+                return Reply("", modal="stage", incident_id=incident_id, state=state)
             case cmd.SetStage(stage=stage, context=context) if stage is not None:
                 text = await inc.change_stage(
                     incident_id, StageChange(stage=stage, context=context, actor=actor), rid
@@ -126,7 +128,7 @@ class Dispatcher:
             case cmd.Resolve(summary=summary):
                 text = await inc.resolve(incident_id, Resolution(summary=summary, actor=actor), rid)
             case _:
-                text = cmd.help_text(who.slash_command)
+                text = render.safe(cmd.help_text(who.slash_command))
         return Reply(text, incident_id=incident_id)
 
 

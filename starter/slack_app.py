@@ -13,9 +13,11 @@ from typing import Any
 
 import structlog
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.service import RPCError
 
+from activities import slack_render as render
 from domain import commands as cmd
 from domain.commands import UsageError, parse_command
 from domain.models import ReactionAdded, StageChange
@@ -71,11 +73,18 @@ class _Listeners:
         try:
             parsed = parse_command(str(command.get("text") or ""), slash)
         except UsageError as err:
-            await ack(text=str(err))
+            await ack(text=render.safe(str(err)))
             return
         reply = await self._answer(self.dispatcher.run(parsed, who), slash, parsed.kind)
         if reply.modal:
-            await self._open_modal(reply, command, client, slash)
+            try:
+                await self._open_modal(reply, command, client, slash)
+            except SlackApiError as err:
+                error = err.response.get("error") if err.response is not None else "unknown"
+                log.warning("form_not_opened", form=reply.modal, error=error)
+                usage = render.safe(cmd.usage_for(parsed.kind, slash))
+                await ack(text=f"Slack did not open the form ({error}). {usage}")
+                return
             await ack()
             return
         await ack(text=reply.text)
@@ -99,8 +108,8 @@ class _Listeners:
         if reply.modal == "declare":
             view = modals.declare_modal(list(self.incidents.broadcast_channels), self.default_severity, slash)
         else:
-            assert reply.incident_id is not None
-            view = modals.stage_modal(await self.incidents.state(reply.incident_id))
+            assert reply.state is not None
+            view = modals.stage_modal(reply.state)
         await client.views_open(trigger_id=command["trigger_id"], view=view)
 
     async def on_reaction(self, event: dict[str, Any]) -> None:

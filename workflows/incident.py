@@ -165,6 +165,8 @@ class IncidentWorkflow:
         if s.overview_stale or self._missing_overviews():
             await self._publish_overviews()
         while s.outbox:
+            if self._missing_overviews():  # a channel added meanwhile gets its overview before the update
+                await self._publish_overviews()
             await self._announce(s.outbox[0])
             s.outbox.pop(0)
 
@@ -291,13 +293,15 @@ class IncidentWorkflow:
     def change_stage(self, change: StageChange) -> CommandReply:
         """`/incident stage`: moves to a stage (any order), posts its context, may change broadcasts."""
         s = self._s
+        moved = ""
+        if change.broadcast_channels is not None:
+            moved = self._apply_broadcast(change.broadcast_channels, change.actor)
+        if change.stage is s.stage and not change.context:  # the form, used to change channels only
+            return CommandReply(text=moved.strip())
         s.stage = change.stage
         s.ever_mitigated = s.ever_mitigated or change.stage is Stage.MITIGATED
         context = f": {change.context}" if change.context else ""
         self._record("stage", f"{change.stage.label}{context}", change.actor)
-        moved = ""
-        if change.broadcast_channels is not None:
-            moved = self._apply_broadcast(change.broadcast_channels, change.actor)
         self._queue("stage", change.context, change.actor, stage=change.stage)
         self._changed()
         return CommandReply(text=f"Stage set to *{change.stage.label}*.{moved}")
@@ -305,7 +309,10 @@ class IncidentWorkflow:
     @change_stage.validator
     def _validate_stage(self, change: StageChange) -> None:
         self._validate_open()
-        if change.stage is self._s.stage and not change.context and change.broadcast_channels is None:
+        same_channels = change.broadcast_channels is None or set(change.broadcast_channels) == set(
+            self._s.broadcast_channel_ids
+        )
+        if change.stage is self._s.stage and not change.context and same_channels:
             reject(f"The stage is already {change.stage.label}; add context to post it again.")
 
     @workflow.update
