@@ -43,6 +43,7 @@ class Invocation:
     channel_id: str
     slash_command: str = "/incident"
     request_id: str | None = None  # Slack's trigger_id: a retried delivery runs the update once
+    channel_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class Dispatcher:
             return await self._declare(command, who)
         if command.kind in NOT_HERE_YET:
             return Reply(f"{NOT_HERE_YET[command.kind].capitalize()} are not set up in this warroom yet.")
-        incident_id = await self.incidents.for_channel(who.channel_id)
+        incident_id = await self.incidents.for_channel(who.channel_id, who.channel_name)
         slash = who.slash_command
         if incident_id is None:
             return Reply(

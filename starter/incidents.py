@@ -8,6 +8,7 @@ await incidents.post_update(incident_id, StatusUpdate(text="Rolled back"))
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -129,20 +130,34 @@ class Incidents:
 
     # --- finding ----------------------------------------------------------------------------------------
 
-    async def for_channel(self, channel_id: str) -> int | None:
-        """The incident whose channel this is (by channel ID, so renames do not matter)."""
+    async def for_channel(self, channel_id: str, channel_name: str | None = None) -> int | None:
+        """The incident whose channel this is: by channel ID (so renames do not matter) through the
+        directory; by the `inc-<id>-` name, verified against that incident, in the moment before the
+        directory has recorded a brand-new channel."""
         if channel_id in self._channels:
             return self._channels[channel_id]
         handle = self.client.get_workflow_handle(DIRECTORY_WORKFLOW_ID)
         try:
             found = await handle.query(IncidentDirectoryWorkflow.incident_for_channel, channel_id)
         except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return None
-            raise
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            found = None
+        if found is None and channel_name:
+            found = await self._by_channel_name(channel_id, channel_name)
         if found is not None:
             self._channels[channel_id] = found
         return found
+
+    async def _by_channel_name(self, channel_id: str, channel_name: str) -> int | None:
+        named = re.match(r"inc-(\d{1,9})(?:-|$)", channel_name)
+        if not named:
+            return None
+        try:
+            state = await self.state(int(named[1]))
+        except IncidentNotFound:
+            return None
+        return state.incident_id if state.channel_id == channel_id else None
 
     async def state(self, incident_id: int) -> IncidentState:
         return await self._call(incident_id, "query", IncidentWorkflow.state)

@@ -69,6 +69,7 @@ class _Listeners:
             channel_id=str(command.get("channel_id", "")),
             slash_command=slash,
             request_id=command.get("trigger_id"),
+            channel_name=command.get("channel_name"),
         )
         try:
             parsed = parse_command(str(command.get("text") or ""), slash)

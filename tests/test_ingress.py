@@ -15,6 +15,7 @@ from domain.models import IncidentResult
 from domain.naming import incident_workflow_id
 from domain.vocab import Severity, Stage, Status
 from sandbox.models import BOT_USER_ID
+from starter.incidents import Incidents
 from tests.conftest import RESPONDER, Stack, eventually
 from tests.test_incident_workflow import history_events, wait_quiet
 
@@ -351,3 +352,17 @@ async def test_usage_text_escapes_angle_brackets_for_slack(stack: Stack) -> None
         answer = await run(stack, text)
         stray = [m for m in re.findall(r"<[^<>]*>", answer) if not SLACK_REFERENCE.fullmatch(m)]
         assert stray == [], (text, stray)
+
+
+async def test_commands_find_their_incident_right_away_and_after_a_rename(stack: Stack) -> None:
+    ack = await run(stack, f"declare sev2 {TITLE}")
+    incident_id = int(re.search(r"\*INC-(\d+)\*", ack)[1])  # type: ignore[index]
+    channel = await stack.incident_channel(incident_id)
+    # No waiting for the workflow to settle: a brand-new channel is found at once.
+    assert "Update posted here" in await run(stack, "update first words", channel)
+    stack.sandbox.state.rename_channel(stack.sandbox.state.channel(channel), "payments-outage")
+    fresh = Incidents(stack.temporal.client, stack.settings.task_queue)  # no cache: a new web process
+    assert await fresh.for_channel(channel) == incident_id
+    assert "Stage set to *Identified*" in await run(stack, "stage identified found it", channel)
+    await wait_quiet(stack, incident_id)
+    assert (await stack.state(incident_id)).stage is Stage.IDENTIFIED

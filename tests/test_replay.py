@@ -40,8 +40,12 @@ async def test_a_full_incident_replays_deterministically(stack: Stack) -> None:
     client = stack.temporal.client
     await client.get_workflow_handle(incident_workflow_id(incident_id)).result()
 
+    secrets = stack.settings.secrets()
+    assert secrets, "the stack runs with a bot token and a signing secret"
     replayer = Replayer(workflows=list(WORKFLOWS), data_converter=pydantic_data_converter)
     for workflow_id in (incident_workflow_id(incident_id), DIRECTORY_WORKFLOW_ID):
         history = await client.get_workflow_handle(workflow_id).fetch_history()
+        raw = history.to_json()
+        assert not [s for s in secrets if s in raw], f"a secret is in the history of {workflow_id}"
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
         assert result.replay_failure is None, f"{workflow_id}: {result.replay_failure}"
