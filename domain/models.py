@@ -191,6 +191,19 @@ class IncidentState(BaseModel):
             resolved_at=self.resolved_at,
         )
 
+    def result(self) -> IncidentResult:
+        return IncidentResult(
+            incident_id=self.incident_id,
+            title=self.title,
+            severity=self.severity,
+            final_stage=self.stage,
+            ever_mitigated=self.ever_mitigated,
+            summary=self.summary,
+            declared_at=self.declared_at,
+            resolved_at=self.resolved_at,
+            timeline=self.timeline,
+        )
+
     @property
     def overview_stale(self) -> bool:
         return self.overview_version != self.overview_published

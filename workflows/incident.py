@@ -109,17 +109,7 @@ class IncidentWorkflow:
                     workflow.continue_as_new(IncidentInput(declaration=self._declaration, state=s))
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._drain()
-        return IncidentResult(
-            incident_id=s.incident_id,
-            title=s.title,
-            severity=s.severity,
-            final_stage=s.stage,
-            ever_mitigated=s.ever_mitigated,
-            summary=s.summary,
-            declared_at=s.declared_at,
-            resolved_at=s.resolved_at,
-            timeline=s.timeline,
-        )
+        return s.result()
 
     def _should_continue_as_new(self) -> bool:
         return workflow.info().is_continue_as_new_suggested()
