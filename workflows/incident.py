@@ -6,6 +6,7 @@ activities, in order, so an update can never overtake the overview it is threade
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -132,10 +133,17 @@ class IncidentWorkflow:
         s.channel_id, s.channel_name = ref.id, ref.name
         attributes.sync(s)
         self._record("channel", f"created #{ref.name}", None)
-        await self._register_channel(ref.id)
         invite = (s.declared_by,) if s.declared_by else ()
         setup = ChannelSetup(incident=s.view(), invite=invite, key=self._key("overview:channel"))
-        s.channel_overview_ts = await self._activity(SlackActivities.set_up_channel, setup)
+
+        async def set_up() -> None:
+            s.channel_overview_ts = await self._activity(SlackActivities.set_up_channel, setup)
+
+        # The directory, the channel itself and the broadcast overviews do not depend on each other.
+        work = [self._register_channel(ref.id), set_up()]
+        if self._missing_overviews():
+            work.append(self._publish_overviews())
+        await asyncio.gather(*work)
         s.channel_ready = True
 
     async def _register_channel(self, channel_id: str) -> None:
