@@ -10,6 +10,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from domain.alerts import AlertGroup
 from domain.models import Announcement, IncidentView, TimelineEvent
 from domain.vocab import Stage, Status, incident_label
 
@@ -26,7 +27,9 @@ _KIND_EMOJI = {
     "severity": ":warning:",
     "commander": ":bust_in_silhouette:",
     "resolved": ":white_check_mark:",
+    "alert": ":rotating_light:",
 }
+ALERTS_IN_OVERVIEW = 5
 PURPOSE_LIMIT = 250
 
 
@@ -79,6 +82,8 @@ def overview_blocks(view: IncidentView, *, in_broadcast: bool) -> list[dict[str,
         {"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} *{headline(view)}*"}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
     ]
+    if view.alert is not None:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": alert_context(view.alert)}})
     if resolved and view.summary:
         blocks.append(
             {"type": "section", "text": {"type": "mrkdwn", "text": f"*Summary*\n{safe(view.summary)}"}}
@@ -87,6 +92,31 @@ def overview_blocks(view: IncidentView, *, in_broadcast: bool) -> list[dict[str,
     by = f" by {user(view.declared_by)}" if view.declared_by and not in_broadcast else ""
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"{note}{by}"}]})
     return blocks
+
+
+def _link(url: str, label: str) -> str:
+    """A link only for http(s) URLs; anything else is shown as text, never as a disguised link."""
+    if url.startswith(("https://", "http://")) and not any(c in url for c in "<>| "):
+        return f"<{url}|{label}>"
+    return safe(label)
+
+
+def alert_context(group: AlertGroup) -> str:
+    """The alerts behind an incident: names, summaries, labels and links back to the source."""
+    lines = [f"*Alerts* from {safe(group.source)}"]
+    if group.description:
+        lines.append(safe(group.description[:500]))
+    for a in group.alerts[:ALERTS_IN_OVERVIEW]:
+        labels = " ".join(f"`{safe(k)}={safe(v)}`" for k, v in a.labels.items() if k != "alertname")
+        summary = f" — {safe(a.summary)}" if a.summary else ""
+        source = f" ({_link(a.url, 'source')})" if a.url else ""
+        lines.append(f"• *{safe(a.name)}*{summary}{source} {labels}".rstrip())
+    hidden = len(group.alerts) - ALERTS_IN_OVERVIEW + group.truncated
+    if hidden > 0:
+        lines.append(f"… and {hidden} more")
+    if group.external_url:
+        lines.append(_link(group.external_url, f"Open in {group.source}"))
+    return "\n".join(lines)[:2900]
 
 
 def channel_purpose(view: IncidentView) -> str:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.alerts import AlertGroup
 from domain.vocab import Severity, Stage, Status
 
 
@@ -28,6 +29,9 @@ class Declaration(Model):
     source: str = "slack"
     broadcast_channels: tuple[str, ...] = ()
     slash_command: str = "/incident"
+    dedup_key: str | None = None  # hashed alert dedup key; released in the directory on resolve
+    alert: AlertGroup | None = None  # the notification that declared it
+    resolve_mitigates: bool = False  # alerts resolving moves the incident to Mitigated
 
 
 # --- Handler payloads (updates and signals) ----------------------------------------------------------
@@ -82,6 +86,20 @@ class ChannelRegistration(Model):
     incident_id: int
 
 
+class DedupClaim(Model):
+    key: str
+
+
+class DedupGrant(Model):
+    incident_id: int
+    created: bool  # False: an open incident already has this key
+
+
+class DedupRelease(Model):
+    key: str
+    incident_id: int
+
+
 # --- State -----------------------------------------------------------------------------------------
 
 
@@ -105,7 +123,7 @@ class BroadcastThread(Model):
     error: str | None = None  # a permanent Slack error for this channel; cleared when it is added again
 
 
-AnnouncementKind = Literal["update", "stage", "severity", "commander", "reaction", "resolved"]
+AnnouncementKind = Literal["update", "stage", "severity", "commander", "reaction", "resolved", "alert"]
 
 
 class Announcement(Model):
@@ -117,6 +135,7 @@ class Announcement(Model):
     actor: str | None = None
     link: str | None = None  # permalink of the source message for reactions
     stage: Stage | None = None
+    channel_only: bool = False  # e.g. alerts firing again: for responders, not for stakeholders
 
 
 class PendingReaction(Model):
@@ -140,6 +159,7 @@ class IncidentView(Model):
     channel_name: str | None
     summary: str = ""
     resolved_at: datetime | None = None
+    alert: AlertGroup | None = None
 
 
 class IncidentState(BaseModel):
@@ -173,6 +193,11 @@ class IncidentState(BaseModel):
     resolve_requested: bool = False
     next_seq: int = 1
     updates_posted: int = 0
+    dedup_key: str | None = None
+    alert: AlertGroup | None = None
+    seen_alerts: list[str] = Field(default_factory=list)  # fingerprints already shown
+    alerts_resolved: bool = False
+    resolve_mitigates: bool = False
 
     def view(self) -> IncidentView:
         return IncidentView(
@@ -189,6 +214,7 @@ class IncidentState(BaseModel):
             channel_name=self.channel_name,
             summary=self.summary,
             resolved_at=self.resolved_at,
+            alert=self.alert,
         )
 
     def result(self) -> IncidentResult:
@@ -244,3 +270,4 @@ class CommandReply(Model):
 class DirectoryState(BaseModel):
     next_id: int = 1
     channels: dict[str, int] = Field(default_factory=dict)
+    open_keys: dict[str, int] = Field(default_factory=dict)  # alert dedup key -> open incident

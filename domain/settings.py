@@ -7,13 +7,17 @@ import re
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.alerts import DEFAULT_SEVERITY_MAP, parse_severity_map
 from domain.vocab import DEFAULT_SEVERITY, Severity
 
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+    # An empty variable (`SLACK_APP_TOKEN=` in an .env file) means unset, not "set to nothing".
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
     slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
@@ -27,6 +31,17 @@ class Settings(BaseSettings):
     call_provider: str = Field(default="none", alias="WARROOM_CALL_PROVIDER")
     alert_token: SecretStr | None = Field(default=None, alias="WARROOM_ALERT_TOKEN")
     default_severity: Severity = Field(default=DEFAULT_SEVERITY, alias="WARROOM_DEFAULT_SEVERITY")
+    grafana_secret: SecretStr | None = Field(default=None, alias="WARROOM_GRAFANA_SECRET")
+    grafana_timestamp_header: str = Field(default="", alias="WARROOM_GRAFANA_TIMESTAMP_HEADER")
+    alert_severity_map_csv: str = Field(default="", alias="WARROOM_ALERT_SEVERITY_MAP")
+    alert_resolve_mitigates: bool = Field(default=False, alias="WARROOM_ALERT_RESOLVE_MITIGATES")
+
+    @property
+    def alert_severity_map(self) -> dict[str, Severity]:
+        """Alert `severity` label -> incident severity (default critical/error/warning -> sev1/2/3)."""
+        if not self.alert_severity_map_csv.strip():
+            return dict(DEFAULT_SEVERITY_MAP)
+        return parse_severity_map(self.alert_severity_map_csv)
 
     @property
     def broadcast_channels(self) -> tuple[str, ...]:
@@ -41,5 +56,11 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every configured secret value, for tests and log scrubbing."""
-        values = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.alert_token]
+        values = [
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_app_token,
+            self.alert_token,
+            self.grafana_secret,
+        ]
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from domain.alerts import GenericAlert, from_generic
 from domain.commands import UsageError
 from domain.models import Resolution, StageChange, StatusUpdate
 from domain.naming import parse_incident_ref
@@ -43,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     declare.add_argument("--private", action="store_true")
     declare.add_argument(
         "--broadcast", help="comma-separated channel IDs (default: WARROOM_BROADCAST_CHANNELS)"
+    )
+    declare.add_argument(
+        "--dedup-key", help="join the open incident declared with this key instead of declaring another"
     )
     stage = sub.add_parser("stage", help="change an incident's stage")
     stage.add_argument("incident", help="42 or INC-42")
@@ -134,6 +138,8 @@ async def _run_incident_command(args: argparse.Namespace, settings: Settings) ->
                     else None
                 )
                 severity = Severity(args.severity) if args.severity else settings.default_severity
+                if args.dedup_key:
+                    return await _declare_deduplicated(inc, args, severity, settings)
                 incident_id = await inc.declare(
                     args.title, severity, private=args.private, source="cli", broadcast_channels=channels
                 )
@@ -179,6 +185,15 @@ async def _until_signalled(work: Awaitable[int]) -> int:
     except asyncio.CancelledError:
         print("warroom: stopped", file=sys.stderr)
         return 0
+
+
+async def _declare_deduplicated(
+    inc: Incidents, args: argparse.Namespace, severity: Severity, settings: Settings
+) -> str:
+    """Same semantics as an alert's dedup key: joins the open incident that has it."""
+    alert = GenericAlert(title=args.title, severity=severity.value, dedup_key=args.dedup_key, source="cli")
+    outcome = await inc.handle_alert(from_generic(alert, settings.alert_severity_map))
+    return f"{outcome.action} {incident_label(outcome.incident_id or 0)}"
 
 
 def main(argv: list[str] | None = None) -> None:

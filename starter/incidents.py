@@ -8,10 +8,11 @@ await incidents.post_update(incident_id, StatusUpdate(text="Rolled back"))
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from temporalio.client import (
     Client,
@@ -20,14 +21,17 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.alerts import AlertGroup
 from domain.models import (
     BroadcastChange,
     CommanderChange,
     CommandReply,
     Declaration,
+    DedupClaim,
+    DedupGrant,
     DirectoryState,
     IncidentInput,
     IncidentState,
@@ -57,6 +61,16 @@ class CommandRejected(IncidentError):
     pass
 
 
+class IncidentBusy(IncidentError):
+    """A transient state worth retrying (e.g. an alert key that is being released)."""
+
+
+@dataclass(frozen=True)
+class AlertOutcome:
+    action: Literal["declared", "joined", "ignored"]
+    incident_id: int | None
+
+
 @dataclass(frozen=True)
 class IncidentSummary:
     incident_id: int
@@ -77,6 +91,7 @@ class Incidents:
         self.task_queue = task_queue
         self.broadcast_channels = broadcast_channels
         self._channels: dict[str, int] = {}  # channel -> incident; never changes once known
+        self._claims: dict[str, asyncio.Future[DedupGrant]] = {}
 
     # --- declaring ------------------------------------------------------------------------------------
 
@@ -116,6 +131,15 @@ class Incidents:
             broadcast_channels=() if private and broadcast_channels is None else channels,
             slash_command=slash_command,
         )
+        await self._start(declaration)
+        return incident_id
+
+    async def _start(self, declaration: Declaration, alerts: AlertGroup | None = None) -> None:
+        """Starts the incident; with `alerts`, signal-with-start: a running incident just gets the signal."""
+        incident_id = declaration.incident_id
+        extra: dict[str, Any] = {}
+        if alerts is not None:
+            extra = {"start_signal": "alerts_fired", "start_signal_args": [alerts]}
         await self.client.start_workflow(
             IncidentWorkflow.run,
             IncidentInput(declaration=declaration),
@@ -123,10 +147,81 @@ class Incidents:
             task_queue=self.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=attributes.initial(declaration),
-            memo={attributes.MEMO_TITLE: title},
-            static_summary=f"{incident_label(incident_id)}: {title}"[:200],
+            memo={attributes.MEMO_TITLE: declaration.title},
+            static_summary=f"{incident_label(incident_id)}: {declaration.title}"[:200],
+            **extra,
         )
-        return incident_id
+
+    async def handle_alert(self, group: AlertGroup, *, resolve_mitigates: bool = False) -> AlertOutcome:
+        """Declares an incident for a firing alert group, or joins the open one with the same dedup key.
+
+        A resolved group only ever reaches an open incident; it never declares or resolves one.
+        """
+        key = group.dedup_key
+        # Repeats are the common case (Alertmanager re-sends every repeat_interval): a query and a signal.
+        # Only a key the directory does not know yet costs an update there (at most 10 run at once).
+        found = await self._query_directory(IncidentDirectoryWorkflow.incident_for_key, key) if key else None
+        if found is not None:
+            try:
+                await self._call(found, "signal", IncidentWorkflow.alerts_fired, group)
+                return AlertOutcome("joined", found)
+            except IncidentNotFound:
+                pass  # it has just resolved; claiming below tells us when its key is free
+        if group.status == "resolved":
+            return AlertOutcome("ignored", None)
+        grant = (
+            await self._claim(key) if key else DedupGrant(incident_id=await self.allocate_id(), created=True)
+        )
+        declaration = Declaration(
+            incident_id=grant.incident_id,
+            title=group.title,
+            severity=group.severity,
+            source=group.source,
+            broadcast_channels=self.broadcast_channels,
+            dedup_key=key,
+            alert=group,
+            resolve_mitigates=resolve_mitigates,
+        )
+        try:
+            await self._start(declaration, alerts=group if key else None)
+        except WorkflowAlreadyStartedError:
+            # That incident has just resolved and the directory has not yet freed its key.
+            label = incident_label(grant.incident_id)
+            raise IncidentBusy(f"{label} is closing; send the alert again") from None
+        return AlertOutcome("declared" if grant.created else "joined", grant.incident_id)
+
+    async def _claim(self, key: str) -> DedupGrant:
+        """One directory update per key at a time in this process: a burst of identical alerts shares it
+        (the server runs at most 10 updates per workflow at once)."""
+        pending = self._claims.get(key)
+        if pending is not None:  # a follower: the incident is the leader's, declared once
+            grant = await asyncio.shield(pending)
+            return DedupGrant(incident_id=grant.incident_id, created=False)
+        pending = asyncio.ensure_future(self._claim_now(key))
+        self._claims[key] = pending
+        pending.add_done_callback(lambda _: self._claims.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _claim_now(self, key: str) -> DedupGrant:
+        start = WithStartWorkflowOperation(
+            IncidentDirectoryWorkflow.run,
+            DirectoryState(),
+            id=DIRECTORY_WORKFLOW_ID,
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        return await self.client.execute_update_with_start_workflow(
+            IncidentDirectoryWorkflow.claim, DedupClaim(key=key), start_workflow_operation=start
+        )
+
+    async def _query_directory(self, query: Any, arg: str) -> Any:
+        handle = self.client.get_workflow_handle(DIRECTORY_WORKFLOW_ID)
+        try:
+            return await handle.query(query, arg)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
 
     # --- finding ----------------------------------------------------------------------------------------
 
@@ -136,13 +231,7 @@ class Incidents:
         directory has recorded a brand-new channel."""
         if channel_id in self._channels:
             return self._channels[channel_id]
-        handle = self.client.get_workflow_handle(DIRECTORY_WORKFLOW_ID)
-        try:
-            found = await handle.query(IncidentDirectoryWorkflow.incident_for_channel, channel_id)
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
-            found = None
+        found = await self._query_directory(IncidentDirectoryWorkflow.incident_for_channel, channel_id)
         if found is None and channel_name:
             found = await self._by_channel_name(channel_id, channel_name)
         if found is not None:

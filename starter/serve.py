@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client
 
 from domain.settings import Settings
+from starter.alerts import AlertRoutes
 from starter.incidents import Incidents
 from starter.slack_app import build_slack_app
 from starter.web import create_web_app
@@ -47,7 +48,8 @@ async def start_web(
     )
     incidents = Incidents(client, settings.task_queue, settings.broadcast_channels)
     bolt = build_slack_app(incidents, slack, secret, settings.default_severity)
-    runner = web.AppRunner(create_web_app(bolt, client), access_log=None)
+    alerts = AlertRoutes(incidents, settings)
+    runner = web.AppRunner(create_web_app(bolt, client, alerts), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, settings.http_port if port is None else port)
     await site.start()

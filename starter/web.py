@@ -10,14 +10,20 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from temporalio.client import Client
 
+from starter.alerts import AlertRoutes
+
 log = structlog.get_logger("warroom.web")
 
 MAX_BODY = 1024 * 1024  # bigger bodies get 413 from aiohttp
 SLACK_CONTENT_TYPES = ("application/x-www-form-urlencoded", "application/json")
 
 
-def create_web_app(slack_app: AsyncApp, temporal: Client) -> web.Application:
+def create_web_app(
+    slack_app: AsyncApp, temporal: Client, alerts: AlertRoutes | None = None
+) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
+    if alerts is not None:
+        alerts.register(app)
 
     async def slack_events(request: web.Request) -> web.StreamResponse:
         if request.content_type not in SLACK_CONTENT_TYPES:

@@ -140,11 +140,13 @@ async def stack(temporal: WorkflowEnvironment, sandbox: SandboxServer) -> AsyncI
 
 
 @asynccontextmanager
-async def running_stack(temporal: WorkflowEnvironment, sandbox: SandboxServer) -> AsyncIterator[Stack]:
+async def running_stack(
+    temporal: WorkflowEnvironment, sandbox: SandboxServer, **settings_extra: Any
+) -> AsyncIterator[Stack]:
     async with SandboxClient(sandbox.url) as control:
         general = (await control.create_channel("general"))["id"]
         broadcast = [(await control.create_channel(name))["id"] for name in ("status", "exec")]
-        settings = make_settings(sandbox, broadcast)
+        settings = make_settings(sandbox, broadcast, **settings_extra)
         slack = AsyncWebClient(token=TOKEN, base_url=sandbox.api_url)
         async with serving(settings, temporal.client, slack, host="127.0.0.1", port=0) as web:
             sandbox.ingress_url = f"http://127.0.0.1:{web.port}/slack/events"

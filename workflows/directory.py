@@ -1,7 +1,8 @@
-"""IncidentDirectoryWorkflow: hands out short incident IDs and maps incident channels to incidents.
+"""IncidentDirectoryWorkflow: hands out short incident IDs, maps incident channels and alert dedup keys to
+incidents.
 
-One long-lived workflow (ID `warroom-directory`). Its update handler is synchronous, so two declares can
-never get the same ID; channel lookups are queries, consistent as soon as the incident registered.
+One long-lived workflow (ID `warroom-directory`). Its update handlers are synchronous, so two declares can
+never get the same ID and fifty identical alerts at once claim one incident; lookups are queries.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.models import ChannelRegistration, DirectoryState
+    from domain.models import ChannelRegistration, DedupClaim, DedupGrant, DedupRelease, DirectoryState
 
 # Updates per run are capped by the server (2,000); move to a fresh run well before that.
 ALLOCATIONS_PER_RUN = 500
@@ -33,10 +34,33 @@ class IncidentDirectoryWorkflow:
     @workflow.update
     def allocate_id(self) -> int:
         """The next incident ID (1, 2, 3, ...)."""
+        return self._next_id()
+
+    def _next_id(self) -> int:
         incident_id = self._state.next_id
         self._state.next_id += 1
         self._allocations += 1
         return incident_id
+
+    @workflow.update
+    def claim(self, claim: DedupClaim) -> DedupGrant:
+        """The open incident for this alert key, or a new incident ID reserved for it."""
+        existing = self._state.open_keys.get(claim.key)
+        if existing is not None:
+            return DedupGrant(incident_id=existing, created=False)
+        incident_id = self._next_id()
+        self._state.open_keys[claim.key] = incident_id
+        return DedupGrant(incident_id=incident_id, created=True)
+
+    @workflow.signal
+    def release(self, release: DedupRelease) -> None:
+        """The incident resolved: the same key firing again declares a new incident."""
+        if self._state.open_keys.get(release.key) == release.incident_id:
+            del self._state.open_keys[release.key]
+
+    @workflow.query
+    def incident_for_key(self, key: str) -> int | None:
+        return self._state.open_keys.get(key)
 
     @workflow.signal
     def register_channel(self, registration: ChannelRegistration) -> None:

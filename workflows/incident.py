@@ -15,6 +15,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.slack import SlackActivities
+    from domain.alerts import AlertGroup, describe_alerts
     from domain.effects import (
         AnnounceRequest,
         ChannelRef,
@@ -36,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         ChannelRegistration,
         CommanderChange,
         CommandReply,
+        DedupRelease,
         IncidentInput,
         IncidentResult,
         IncidentState,
@@ -83,6 +85,10 @@ class IncidentWorkflow:
             source=d.source,
             slash_command=d.slash_command,
             broadcasts=[BroadcastThread(channel_id=c) for c in dict.fromkeys(d.broadcast_channels)],
+            dedup_key=d.dedup_key,
+            alert=d.alert,
+            seen_alerts=[a.fingerprint for a in d.alert.alerts] if d.alert else [],
+            resolve_mitigates=d.resolve_mitigates,
         )
         self._declaration = d
 
@@ -110,6 +116,8 @@ class IncidentWorkflow:
                     workflow.continue_as_new(IncidentInput(declaration=self._declaration, state=s))
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._drain()
+        if s.dedup_key:
+            await self._release_dedup_key(s.dedup_key)
         return s.result()
 
     def _should_continue_as_new(self) -> bool:
@@ -153,6 +161,14 @@ class IncidentWorkflow:
             await handle.signal(IncidentDirectoryWorkflow.register_channel, registration)
         except Exception as err:  # the directory is gone: lookups by channel fail, the incident goes on
             self._record("problem", f"could not register the channel with the directory: {err}", None)
+
+    async def _release_dedup_key(self, key: str) -> None:
+        handle = workflow.get_external_workflow_handle(DIRECTORY_WORKFLOW_ID)
+        release = DedupRelease(key=key, incident_id=self._s.incident_id)
+        try:
+            await handle.signal(IncidentDirectoryWorkflow.release, release)
+        except Exception as err:  # the directory is gone: nothing holds the key
+            self._record("problem", f"could not release the alert key: {err}", None)
 
     async def _drain(self) -> None:
         """Performs queued work in order: reactions -> overviews -> announcements."""
@@ -211,7 +227,7 @@ class IncidentWorkflow:
         threads = tuple(
             ThreadTarget(channel_id=b.channel_id, thread_ts=b.overview_ts)
             for b in s.broadcasts
-            if b.active and b.overview_ts and b.error is None
+            if b.active and b.overview_ts and b.error is None and not a.channel_only
         )
         deliveries = await self._activity(
             SlackActivities.announce, AnnounceRequest(incident=s.view(), announcement=a, threads=threads)
@@ -271,10 +287,16 @@ class IncidentWorkflow:
         )
 
     def _queue(
-        self, kind: AnnouncementKind, text: str, actor: str | None, stage: Stage | None = None
+        self,
+        kind: AnnouncementKind,
+        text: str,
+        actor: str | None,
+        stage: Stage | None = None,
+        channel_only: bool = False,
     ) -> None:
+        key = self._key(kind)
         self._s.outbox.append(
-            Announcement(key=self._key(kind), kind=kind, text=text, actor=actor, stage=stage)
+            Announcement(key=key, kind=kind, text=text, actor=actor, stage=stage, channel_only=channel_only)
         )
 
     def _changed(self) -> None:
@@ -296,13 +318,16 @@ class IncidentWorkflow:
             moved = self._apply_broadcast(change.broadcast_channels, change.actor)
         if change.stage is s.stage and not change.context:  # the form, used to change channels only
             return CommandReply(text=moved.strip())
-        s.stage = change.stage
-        s.ever_mitigated = s.ever_mitigated or change.stage is Stage.MITIGATED
-        context = f": {change.context}" if change.context else ""
-        self._record("stage", f"{change.stage.label}{context}", change.actor)
-        self._queue("stage", change.context, change.actor, stage=change.stage)
-        self._changed()
+        self._move_stage(change.stage, change.context, change.actor)
         return CommandReply(text=f"Stage set to *{change.stage.label}*.{moved}")
+
+    def _move_stage(self, stage: Stage, context: str, actor: str | None) -> None:
+        s = self._s
+        s.stage = stage
+        s.ever_mitigated = s.ever_mitigated or stage is Stage.MITIGATED
+        self._record("stage", f"{stage.label}: {context}" if context else stage.label, actor)
+        self._queue("stage", context, actor, stage=stage)
+        self._changed()
 
     @change_stage.validator
     def _validate_stage(self, change: StageChange) -> None:
@@ -431,6 +456,31 @@ class IncidentWorkflow:
             return
         s.reacted_messages.append(reaction.message_ts)
         s.pending_reactions.append(PendingReaction(key=self._key("reaction"), reaction=reaction))
+
+    @workflow.signal
+    def alerts_fired(self, group: AlertGroup) -> None:
+        """Monitoring sent this incident's alert group again: new alerts are posted once, in the channel
+        only; repeats change nothing; "all resolved" is noted (and moves to Mitigated when configured)."""
+        s = self._s
+        if s.status is Status.RESOLVED:
+            return
+        if group.status == "resolved":
+            if not s.alerts_resolved:
+                s.alerts_resolved = True
+                self._record("alert", f"alerts resolved ({group.source})", None)
+                self._queue("alert", f"All alerts resolved ({group.source}).", None, channel_only=True)
+                if s.resolve_mitigates and s.stage is not Stage.MITIGATED:
+                    self._move_stage(Stage.MITIGATED, f"alerts resolved ({group.source})", None)
+            return
+        firing = [a for a in group.alerts if a.status == "firing"]
+        fresh = firing if s.alerts_resolved else [a for a in firing if a.fingerprint not in s.seen_alerts]
+        s.alerts_resolved = False
+        if not fresh:
+            return
+        s.seen_alerts.extend(a.fingerprint for a in fresh if a.fingerprint not in s.seen_alerts)
+        text = describe_alerts(fresh)
+        self._record("alert", text, None)
+        self._queue("alert", text, None, channel_only=True)
 
     # --- queries ----------------------------------------------------------------------------------------
 

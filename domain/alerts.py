@@ -1,0 +1,221 @@
+"""Alert payloads (Alertmanager v4, Grafana, generic JSON) and the one shape warroom turns them into."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from domain.vocab import Severity
+
+MAX_ALERTS_SHOWN = 20
+DEFAULT_SEVERITY_MAP = {"critical": Severity.SEV1, "error": Severity.SEV2, "warning": Severity.SEV3}
+FALLBACK_SEVERITY = Severity.SEV4
+TITLE_MAX = 150
+
+Labels = dict[str, str]
+
+
+class _Loose(BaseModel):
+    """Vendor payloads: unknown fields are ignored, known ones are typed."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+# --- Prometheus Alertmanager webhook, version 4 -----------------------------------------------------------
+
+
+class AlertmanagerAlert(_Loose):
+    status: Literal["firing", "resolved"]
+    labels: Labels = Field(default_factory=dict)
+    annotations: Labels = Field(default_factory=dict)
+    startsAt: str = ""
+    endsAt: str = ""
+    generatorURL: str = ""
+    fingerprint: str = ""
+
+
+class AlertmanagerPayload(_Loose):
+    version: str
+    groupKey: str = Field(min_length=1)
+    status: Literal["firing", "resolved"]
+    receiver: str = ""
+    groupLabels: Labels = Field(default_factory=dict)
+    commonLabels: Labels = Field(default_factory=dict)
+    commonAnnotations: Labels = Field(default_factory=dict)
+    externalURL: str = ""
+    alerts: list[AlertmanagerAlert] = Field(min_length=1)
+    truncatedAlerts: int = 0
+
+    @field_validator("version")
+    @classmethod
+    def _version_4(cls, value: str) -> str:
+        if value != "4":
+            raise ValueError(f"warroom reads Alertmanager webhook version 4, not {value!r}")
+        return value
+
+
+# --- Grafana alerting webhook (same core as Alertmanager's, plus a few fields) ------------------------------
+
+
+class GrafanaAlert(AlertmanagerAlert):
+    silenceURL: str = ""
+    dashboardURL: str = ""
+    panelURL: str = ""
+
+
+class GrafanaPayload(_Loose):
+    groupKey: str = Field(min_length=1)
+    status: Literal["firing", "resolved"]
+    receiver: str = ""
+    orgId: int | None = None
+    groupLabels: Labels = Field(default_factory=dict)
+    commonLabels: Labels = Field(default_factory=dict)
+    commonAnnotations: Labels = Field(default_factory=dict)
+    externalURL: str = ""
+    alerts: list[GrafanaAlert] = Field(min_length=1)
+    title: str = ""
+
+
+# --- Generic JSON ----------------------------------------------------------------------------------------
+
+
+class GenericAlert(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+    severity: str = "sev3"
+    dedup_key: str | None = Field(default=None, min_length=1, max_length=500)
+    description: str = Field(default="", max_length=3000)
+    source: str = Field(default="generic", max_length=100)
+    url: str = Field(default="", max_length=2000)
+    labels: Labels = Field(default_factory=dict)
+    status: Literal["firing", "resolved"] = "firing"
+
+
+# --- What warroom keeps of an alert group ------------------------------------------------------------
+
+
+class AlertItem(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    fingerprint: str
+    status: Literal["firing", "resolved"]
+    name: str
+    summary: str = ""
+    labels: Labels = Field(default_factory=dict)
+    url: str = ""
+
+
+class AlertGroup(BaseModel):
+    """One notification, normalised: crosses into the workflow (no secrets, bounded size)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str  # alertmanager, grafana, or the generic payload's `source`
+    dedup_key: str | None  # hashed; None: every notification declares a new incident
+    status: Literal["firing", "resolved"]
+    title: str
+    severity: Severity
+    description: str = ""
+    alerts: tuple[AlertItem, ...] = ()
+    external_url: str = ""
+    truncated: int = 0  # alerts left out of `alerts`
+
+
+def hash_key(source: str, raw: str) -> str:
+    """Dedup keys can carry label values; the directory only ever sees a digest."""
+    return hashlib.sha256(f"{source}\x00{raw}".encode()).hexdigest()[:32]
+
+
+def map_severity(label: str | None, mapping: dict[str, Severity]) -> Severity:
+    if label is None:
+        return FALLBACK_SEVERITY
+    label = label.strip().lower()
+    if label in {s.value for s in Severity}:
+        return Severity(label)
+    return mapping.get(label, FALLBACK_SEVERITY)
+
+
+def _clip(text: str, limit: int = TITLE_MAX) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _item(alert: AlertmanagerAlert) -> AlertItem:
+    labels = dict(sorted(alert.labels.items()))
+    fingerprint = alert.fingerprint or hashlib.sha256(json.dumps(labels).encode()).hexdigest()[:16]
+    summary = alert.annotations.get("summary") or alert.annotations.get("description") or ""
+    return AlertItem(
+        fingerprint=fingerprint,
+        status=alert.status,
+        name=alert.labels.get("alertname", "alert"),
+        summary=_clip(summary, 300),
+        labels=labels,
+        url=alert.generatorURL,
+    )
+
+
+def from_alertmanager(
+    payload: AlertmanagerPayload | GrafanaPayload, source: str, mapping: dict[str, Severity]
+) -> AlertGroup:
+    first = payload.alerts[0]
+    name = payload.commonLabels.get("alertname") or first.labels.get("alertname") or "Alert"
+    summary = payload.commonAnnotations.get("summary") or first.annotations.get("summary") or ""
+    title = f"{name}: {summary}" if summary else name
+    severity_label = payload.commonLabels.get("severity") or first.labels.get("severity")
+    items = [_item(a) for a in payload.alerts]
+    return AlertGroup(
+        source=source,
+        dedup_key=hash_key(source, payload.groupKey),
+        status=payload.status,
+        title=_clip(title),
+        severity=map_severity(severity_label, mapping),
+        description=_clip(payload.commonAnnotations.get("description", ""), 3000),
+        alerts=tuple(items[:MAX_ALERTS_SHOWN]),
+        external_url=payload.externalURL,
+        truncated=max(len(items) - MAX_ALERTS_SHOWN, 0) + getattr(payload, "truncatedAlerts", 0),
+    )
+
+
+def from_generic(alert: GenericAlert, mapping: dict[str, Severity]) -> AlertGroup:
+    labels = dict(sorted(alert.labels.items()))
+    item = AlertItem(
+        fingerprint=hashlib.sha256(json.dumps([alert.title, labels]).encode()).hexdigest()[:16],
+        status=alert.status,
+        name=_clip(alert.title),
+        summary=_clip(alert.description, 300),
+        labels=labels,
+        url=alert.url,
+    )
+    return AlertGroup(
+        source=alert.source,
+        dedup_key=hash_key("generic", alert.dedup_key) if alert.dedup_key else None,
+        status=alert.status,
+        title=_clip(alert.title),
+        severity=map_severity(alert.severity, mapping),
+        description=alert.description,
+        alerts=(item,),
+        external_url=alert.url,
+    )
+
+
+def describe_alerts(items: list[AlertItem]) -> str:
+    """`2 alerts firing: HighLatency — p99 over 2s; ...` for the incident channel (plain text)."""
+    head = f"{len(items)} alert{'s' if len(items) != 1 else ''} firing"
+    lines = [f"{a.name} — {a.summary}" if a.summary else a.name for a in items[:MAX_ALERTS_SHOWN]]
+    more = f" (+{len(items) - MAX_ALERTS_SHOWN} more)" if len(items) > MAX_ALERTS_SHOWN else ""
+    return f"{head}{more}: " + "; ".join(lines)
+
+
+def parse_severity_map(text: str) -> dict[str, Severity]:
+    """`critical=sev1,error=sev2` -> mapping; a bad entry raises ValueError naming it."""
+    mapping: dict[str, Severity] = {}
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        label, sep, severity = entry.partition("=")
+        if not sep or severity.strip().lower() not in {s.value for s in Severity}:
+            raise ValueError(f"WARROOM_ALERT_SEVERITY_MAP entry {entry!r} must look like critical=sev1")
+        mapping[label.strip().lower()] = Severity(severity.strip().lower())
+    return mapping

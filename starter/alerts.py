@@ -1,0 +1,151 @@
+"""`POST /alerts/alertmanager`, `/alerts/grafana`, `/alerts`: monitoring declares and joins incidents.
+
+Every problem with a request is a 4xx JSON answer naming it. 5xx only when Temporal cannot be reached
+(Alertmanager and Grafana retry on 5xx), never once the incident was started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+from pydantic import ValidationError
+from temporalio.service import RPCError
+
+from domain.alerts import (
+    AlertGroup,
+    AlertmanagerPayload,
+    GenericAlert,
+    GrafanaPayload,
+    from_alertmanager,
+    from_generic,
+)
+from domain.settings import Settings
+from domain.vocab import incident_label
+from starter.incidents import IncidentBusy, IncidentError, Incidents
+
+log = structlog.get_logger("warroom.alerts")
+
+TEMPORAL_DEADLINE = 10.0  # seconds before we answer 503 and let the sender retry
+GRAFANA_MAX_AGE = 300
+UNAUTHORIZED = "missing or wrong bearer token: send `Authorization: Bearer $WARROOM_ALERT_TOKEN`"
+
+
+def _error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"ok": False, "error": message, **extra}, status=status)
+
+
+def _problems(err: ValidationError) -> list[dict[str, str]]:
+    return [
+        {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "problem": e["msg"]}
+        for e in err.errors(include_url=False)
+    ][:20]
+
+
+class AlertRoutes:
+    def __init__(self, incidents: Incidents, settings: Settings) -> None:
+        self.incidents = incidents
+        self.settings = settings
+        self.severity_map = settings.alert_severity_map
+        token = settings.alert_token.get_secret_value() if settings.alert_token else ""
+        self._token = token.encode()
+        if not token:
+            log.warning("alert_routes_unauthenticated", hint="set WARROOM_ALERT_TOKEN")
+
+    def register(self, app: web.Application) -> None:
+        app.router.add_post("/alerts/alertmanager", self.alertmanager)
+        app.router.add_post("/alerts/grafana", self.grafana)
+        app.router.add_post("/alerts", self.generic)
+
+    async def alertmanager(self, request: web.Request) -> web.Response:
+        def parse(data: Any) -> AlertGroup:
+            return from_alertmanager(
+                AlertmanagerPayload.model_validate(data), "alertmanager", self.severity_map
+            )
+
+        return await self._intake(request, parse)
+
+    async def grafana(self, request: web.Request) -> web.Response:
+        def parse(data: Any) -> AlertGroup:
+            return from_alertmanager(GrafanaPayload.model_validate(data), "grafana", self.severity_map)
+
+        return await self._intake(request, parse, verify=self._grafana_signature)
+
+    async def generic(self, request: web.Request) -> web.Response:
+        def parse(data: Any) -> AlertGroup:
+            return from_generic(GenericAlert.model_validate(data), self.severity_map)
+
+        return await self._intake(request, parse)
+
+    async def _intake(
+        self,
+        request: web.Request,
+        parse: Callable[[Any], AlertGroup],
+        verify: Callable[[web.Request, bytes], str | None] | None = None,
+    ) -> web.Response:
+        if not self._authorized(request):
+            return _error(401, UNAUTHORIZED)
+        if request.content_type != "application/json":
+            return _error(415, f"send JSON (application/json), not {request.content_type or 'nothing'}")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _error(413, "the body is larger than 1 MiB")
+        if verify is not None and (problem := verify(request, body)):
+            return _error(401, problem)
+        try:
+            group = parse(json.loads(body))
+        except json.JSONDecodeError as err:
+            return _error(400, f"the body is not JSON: {err.msg} (line {err.lineno}, column {err.colno})")
+        except ValidationError as err:
+            return _error(422, "the payload does not have the expected shape", problems=_problems(err))
+        except ValueError as err:
+            return _error(422, str(err))
+        return await self._route(group)
+
+    async def _route(self, group: AlertGroup) -> web.Response:
+        handling = self.incidents.handle_alert(group, resolve_mitigates=self.settings.alert_resolve_mitigates)
+        try:
+            outcome = await asyncio.wait_for(handling, TEMPORAL_DEADLINE)
+        except IncidentBusy as err:
+            return _error(503, str(err))
+        except IncidentError as err:
+            return _error(409, str(err))
+        except (RPCError, TimeoutError) as err:
+            log.warning("temporal_unavailable", route=group.source, error=type(err).__name__)
+            return _error(503, "warroom cannot reach Temporal right now; retry")
+        incident = incident_label(outcome.incident_id) if outcome.incident_id is not None else None
+        log.info("alert", source=group.source, status=group.status, action=outcome.action, incident=incident)
+        status = 202 if outcome.action != "ignored" else 200
+        return web.json_response({"ok": True, "action": outcome.action, "incident": incident}, status=status)
+
+    def _authorized(self, request: web.Request) -> bool:
+        if not self._token:
+            return True
+        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode(), self._token)
+
+    def _grafana_signature(self, request: web.Request, body: bytes) -> str | None:
+        """Grafana's optional HMAC: hex SHA-256 of the body (of `timestamp:body` with a timestamp header)."""
+        secret = self.settings.grafana_secret
+        if secret is None:
+            return None
+        signed = body
+        ts_header = self.settings.grafana_timestamp_header
+        if ts_header:
+            stamp = request.headers.get(ts_header, "")
+            if not stamp.isdigit() or abs(time.time() - int(stamp)) > GRAFANA_MAX_AGE:
+                return f"missing or stale {ts_header}"
+            signed = stamp.encode() + b":" + body
+        expected = hmac.new(secret.get_secret_value().encode(), signed, hashlib.sha256).hexdigest()
+        given = request.headers.get("X-Grafana-Alerting-Signature", "").strip().lower()
+        return (
+            None if hmac.compare_digest(given, expected) else "missing or wrong X-Grafana-Alerting-Signature"
+        )

@@ -1,0 +1,205 @@
+"""Records real incident histories for tests/test_histories_replay.py.
+
+    .venv/bin/python -m tests.histories.record
+
+Runs scripted incidents on a throwaway Temporal dev server with the Slack sandbox (the same building blocks as
+tests/conftest.py) and writes each workflow's history to `tests/histories/<workflow-id>__<label>.json`.
+Files with the same names are overwritten; any other file in the folder is left alone, so a history kept
+from an older version of the workflow code (renamed, e.g. `incident-1__full-lifecycle-before-x.json`) stays
+covered by the replay test until it is deleted on purpose.
+
+Record AFTER the existing histories replay (`pytest tests/test_histories_replay.py`), never instead: a
+failing old history means the change breaks incidents that are already running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from domain.models import (
+    BroadcastChange,
+    CommanderChange,
+    Resolution,
+    SeverityChange,
+    StageChange,
+    StatusUpdate,
+)
+from domain.naming import DIRECTORY_WORKFLOW_ID, incident_workflow_id
+from domain.vocab import Severity, Stage
+from sandbox import SandboxServer
+from tests.conftest import RESPONDER, SIGNING_SECRET, TOKEN, Stack, running_stack, start_temporal
+from tests.test_incident_workflow import declare, wait_quiet
+
+HERE = Path(__file__).resolve().parent
+CONTINUE_AS_NEW_AFTER = 60  # events: low, so that a short incident continues as new
+UPDATES_BEFORE_HANDOVER = 8
+
+Histories = dict[str, str]  # file name -> history JSON
+
+
+async def _save(client: Client, workflow_id: str, label: str, run_id: str | None = None) -> Histories:
+    history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+    compact = json.dumps(json.loads(history.to_json()), separators=(",", ":"))  # a third of the indented size
+    return {f"{workflow_id}__{label}.json": compact}
+
+
+def _readable(history_json: str) -> str:
+    """The history with every payload decoded (payload data is base64 in the JSON)."""
+    decoded = [history_json]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("data"), str):
+                decoded.append(base64.b64decode(node["data"]).decode(errors="replace"))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(history_json))
+    return "\n".join(decoded)
+
+
+async def full_lifecycle(stack: Stack) -> Histories:
+    """Declare, stages, updates, a :mega: reaction, broadcast add/remove, severity, commander, resolve."""
+    inc = stack.incidents
+    incident_id, channel = await declare(stack)
+    await inc.change_stage(
+        incident_id, StageChange(stage=Stage.IDENTIFIED, context="bad deploy", actor=RESPONDER)
+    )
+    await inc.post_update(incident_id, StatusUpdate(text="Rolling back payments-api", actor=RESPONDER))
+    await inc.change_severity(
+        incident_id, SeverityChange(severity=Severity.SEV1, reason="checkout down", actor=RESPONDER)
+    )
+    await inc.assign_commander(incident_id, CommanderChange(user_id="U0ALICE", actor=RESPONDER))
+    oncall = (await stack.slack.create_channel("oncall"))["id"]
+    await inc.change_broadcast(incident_id, BroadcastChange(add=(oncall,), actor=RESPONDER))
+    await wait_quiet(stack, incident_id)
+    await inc.change_broadcast(incident_id, BroadcastChange(remove=(stack.broadcast[1],), actor=RESPONDER))
+    posted = await stack.slack.message(user_id=RESPONDER, channel_id=channel, text="p99 back to 300ms")
+    await stack.slack.react(user_id=RESPONDER, channel_id=channel, ts=posted["ts"], reaction="mega")
+    await wait_quiet(stack, incident_id)
+    await inc.change_stage(
+        incident_id, StageChange(stage=Stage.MITIGATED, context="rolled back", actor=RESPONDER)
+    )
+    await inc.post_update(incident_id, StatusUpdate(text="Watching error rates", actor=RESPONDER))
+    await wait_quiet(stack, incident_id)
+    await inc.resolve(incident_id, Resolution(summary="Rolled back the bad deploy", actor=RESPONDER))
+    client = stack.temporal.client
+    await client.get_workflow_handle(incident_workflow_id(incident_id)).result()
+    return {
+        **await _save(client, incident_workflow_id(incident_id), "full-lifecycle"),
+        **await _save(client, DIRECTORY_WORKFLOW_ID, "after-one-incident"),
+    }
+
+
+async def alert_lifecycle(stack: Stack) -> Histories:
+    """Declared by Alertmanager, re-sent with a new alert, alerts resolved, resolved by a person."""
+    from domain.alerts import DEFAULT_SEVERITY_MAP, AlertmanagerPayload, from_alertmanager
+    from tests.test_alerts import alertmanager_payload
+
+    def group(*instances: str, status: str = "firing") -> Any:
+        payload = AlertmanagerPayload.model_validate(alertmanager_payload(*instances, status=status))
+        return from_alertmanager(payload, "alertmanager", DEFAULT_SEVERITY_MAP)
+
+    inc = stack.incidents
+    outcome = await inc.handle_alert(group("web-1"))
+    assert outcome.incident_id is not None
+    incident_id = outcome.incident_id
+    await stack.incident_channel(incident_id)
+    await inc.handle_alert(group("web-1", "web-2"))
+    await inc.handle_alert(group("web-1", "web-2", status="resolved"))
+    await wait_quiet(stack, incident_id)
+    await inc.resolve(incident_id, Resolution(summary="autoscaled", actor=RESPONDER))
+    client = stack.temporal.client
+    await client.get_workflow_handle(incident_workflow_id(incident_id)).result()
+    return await _save(client, incident_workflow_id(incident_id), "alert-lifecycle")
+
+
+async def continued_as_new(stack: Stack) -> Histories:
+    """An incident long enough to continue as new; every run of it, in order."""
+    inc = stack.incidents
+    incident_id, _ = await declare(stack)
+    client = stack.temporal.client
+    workflow_id = incident_workflow_id(incident_id)
+    first_run = (await client.get_workflow_handle(workflow_id).describe()).run_id
+    await inc.change_stage(
+        incident_id, StageChange(stage=Stage.IDENTIFIED, context="found it", actor=RESPONDER)
+    )
+    for i in range(UPDATES_BEFORE_HANDOVER):
+        await inc.post_update(incident_id, StatusUpdate(text=f"update {i}", actor=RESPONDER))
+    await wait_quiet(stack, incident_id)
+    await inc.resolve(incident_id, Resolution(summary="done", actor=RESPONDER))
+    await client.get_workflow_handle(workflow_id).result()
+
+    histories: Histories = {}
+    run_id: str | None = first_run
+    run = 0
+    while run_id:
+        run += 1
+        histories |= await _save(client, workflow_id, f"continue-as-new-run-{run}", run_id)
+        events = client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history_events()
+        run_id = None
+        async for event in events:
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+                run_id = event.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+    if run < 2:
+        raise RuntimeError("the incident did not continue as new; lower CONTINUE_AS_NEW_AFTER")
+    return histories
+
+
+async def _on_stack(scenario: Callable[[Stack], Coroutine[Any, Any, Histories]], *config: str) -> Histories:
+    async with (
+        await start_temporal(*config) as env,
+        SandboxServer(token=TOKEN, signing_secret=SIGNING_SECRET) as sandbox,
+        running_stack(env, sandbox) as stack,
+    ):
+        histories = await scenario(stack)
+        secrets = stack.settings.secrets()
+        leaked = [name for name, text in histories.items() for s in secrets if s in _readable(text)]
+        if leaked:
+            raise RuntimeError(f"a secret is in {leaked}")
+        return histories
+
+
+async def record() -> list[Path]:
+    histories = await _on_stack(full_lifecycle)
+    histories |= await _on_stack(alert_lifecycle)
+    histories |= await _on_stack(
+        continued_as_new, f"limit.historyCount.suggestContinueAsNew={CONTINUE_AS_NEW_AFTER}"
+    )
+    written = []
+    for name, text in sorted(histories.items()):
+        path = HERE / name
+        path.write_text(text + "\n")
+        written.append(path)
+    return written
+
+
+def main() -> None:
+    """Ends with os._exit: the Temporal SDK can crash at interpreter exit (sdk-python #300)."""
+    code = 0
+    try:
+        for path in asyncio.run(record()):
+            print(f"{path}  {path.stat().st_size // 1024} KB")
+    except Exception as err:  # report and fail, without a half-written summary
+        print(f"record: {type(err).__name__}: {err}", file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()
