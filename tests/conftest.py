@@ -20,7 +20,7 @@ from domain.settings import Settings
 from sandbox import SandboxServer
 from sandbox.client import SandboxClient
 from starter.binaries import temporal_cli
-from starter.incidents import Incidents
+from starter.incidents import IncidentNotFound, Incidents
 from starter.serve import RunningWeb, serving
 from workflows import attributes
 
@@ -114,7 +114,10 @@ class Stack:
 
     async def incident_channel(self, incident_id: int) -> str:
         async def found() -> str | None:
-            return (await self.incidents.state(incident_id)).channel_id
+            try:
+                return (await self.incidents.state(incident_id)).channel_id
+            except IncidentNotFound:
+                return None  # not declared yet (e.g. an alert still on its way)
 
         return await eventually(found)
 
