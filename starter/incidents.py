@@ -96,6 +96,10 @@ class Incidents:
     # --- declaring ------------------------------------------------------------------------------------
 
     async def allocate_id(self) -> int:
+        return await self._directory_update(IncidentDirectoryWorkflow.allocate_id)
+
+    async def _directory_update(self, update: Any, *args: Any) -> Any:
+        """An update on the directory, starting it first if this is the deployment's first incident."""
         start = WithStartWorkflowOperation(
             IncidentDirectoryWorkflow.run,
             DirectoryState(),
@@ -104,7 +108,7 @@ class Incidents:
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
         return await self.client.execute_update_with_start_workflow(
-            IncidentDirectoryWorkflow.allocate_id, start_workflow_operation=start
+            update, *args, start_workflow_operation=start
         )
 
     async def declare(
@@ -203,16 +207,8 @@ class Incidents:
         return await asyncio.shield(pending)
 
     async def _claim_now(self, key: str) -> DedupGrant:
-        start = WithStartWorkflowOperation(
-            IncidentDirectoryWorkflow.run,
-            DirectoryState(),
-            id=DIRECTORY_WORKFLOW_ID,
-            task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        )
-        return await self.client.execute_update_with_start_workflow(
-            IncidentDirectoryWorkflow.claim, DedupClaim(key=key), start_workflow_operation=start
-        )
+        grant: DedupGrant = await self._directory_update(IncidentDirectoryWorkflow.claim, DedupClaim(key=key))
+        return grant
 
     async def _query_directory(self, query: Any, arg: str) -> Any:
         handle = self.client.get_workflow_handle(DIRECTORY_WORKFLOW_ID)
