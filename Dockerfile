@@ -31,4 +31,6 @@ RUN pip install --no-deps . \
 USER warroom
 
 EXPOSE 3000
+# `warroom worker` serves its metrics here (WARROOM_WORKER_METRICS_PORT); the web process on 3000.
+EXPOSE 9464
 CMD ["warroom", "web"]

@@ -2,28 +2,74 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
+import structlog
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.worker import Worker
 
 from activities.slack import SlackActivities
+from activities.telemetry import IntegrationFailures
 from domain.settings import Settings
 from workflows.directory import IncidentDirectoryWorkflow
 from workflows.incident import IncidentWorkflow
 
 WORKFLOWS: Sequence[type] = (IncidentWorkflow, IncidentDirectoryWorkflow)
 
+log = structlog.get_logger("warroom.worker")
 
-async def connect(settings: Settings) -> Client:
+
+def telemetry(metrics_address: str | None = None) -> Runtime:
+    """A Temporal runtime whose Core logs go through Python logging (so they share warroom's format) and,
+    with an address (`host:port`), that serves the SDK's and warroom's worker metrics in Prometheus text
+    format at `http://<address>/metrics`.
+
+    A taken port does not stop the worker: it runs without metrics and logs why.
+    """
+    core_logs = LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+        forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+    )
+    if metrics_address:
+        metrics = PrometheusConfig(bind_address=metrics_address, counters_total_suffix=True)
+        try:
+            runtime = Runtime(telemetry=TelemetryConfig(logging=core_logs, metrics=metrics))
+            log.info("worker_metrics_serving", url=f"http://{metrics_address}/metrics")
+            return runtime
+        except ValueError as err:  # e.g. "Failed starting Prometheus exporter: Address already in use"
+            log.error(
+                "worker_metrics_unavailable",
+                address=metrics_address,
+                error=str(err),
+                hint="set WARROOM_WORKER_METRICS_PORT to a free port, or 0 to turn metrics off",
+            )
+    return Runtime(telemetry=TelemetryConfig(logging=core_logs))
+
+
+def metrics_address(settings: Settings, host: str = "0.0.0.0") -> str | None:
+    """Where the worker serves its metrics; None when WARROOM_WORKER_METRICS_PORT is 0."""
+    return f"{host}:{settings.worker_metrics_port}" if settings.worker_metrics_port else None
+
+
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     """A Temporal client with the pydantic data converter every warroom process uses."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        runtime=runtime,
     )
 
 
@@ -50,9 +96,11 @@ def build_worker(client: Client, settings: Settings, slack: AsyncWebClient | Non
         task_queue=settings.task_queue,
         workflows=list(WORKFLOWS),
         activities=activities_for(slack or slack_client(settings)),
+        interceptors=[IntegrationFailures()],
     )
 
 
 async def run_worker(settings: Settings) -> None:
-    client = await connect(settings)
+    client = await connect(settings, telemetry(metrics_address(settings)))
+    log.info("worker_started", task_queue=settings.task_queue, namespace=settings.temporal_namespace)
     await build_worker(client, settings).run()

@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import slack_render as render
 from activities.slack_errors import SlackCallError
+from activities.telemetry import count_failure, count_updates
 from domain.effects import (
     AnnounceRequest,
     ChannelRef,
@@ -38,6 +39,8 @@ MAX_LOOKUP_PAGES = 20
 
 class SlackActivities:
     """Holds one AsyncWebClient; its methods are the activities (tests pass a client for the sandbox)."""
+
+    provider = "slack"  # the label its failures are counted under (activities.telemetry)
 
     def __init__(self, client: AsyncWebClient) -> None:
         self._client = client
@@ -118,7 +121,10 @@ class SlackActivities:
             return Delivery(channel_id=channel, ts=await work)
         except SlackCallError as err:
             if err.per_channel:
-                activity.logger.warning("Slack refused channel %s: %s", channel, err.error)
+                activity.logger.warning(
+                    "Slack refused channel %s: %s", channel, err.error, extra={"slack_error": err.error}
+                )
+                count_failure(self.provider, "SlackChannelRefused")
                 return Delivery(channel_id=channel, error=err.error)
             raise err.to_application_error() from None
 
@@ -132,13 +138,17 @@ class SlackActivities:
             name = channel_name(req.incident_id, req.title, suffix)
             try:
                 data = await self._call("conversations.create", name=name, is_private=req.private)
-                return ChannelRef(id=data["channel"]["id"], name=data["channel"]["name"])
+                ref = ChannelRef(id=data["channel"]["id"], name=data["channel"]["name"])
+                _log_channel(req.incident_id, ref, reused=False)
+                return ref
             except SlackCallError as err:
                 if err.error != "name_taken":
                     raise err.to_application_error() from None
             existing = await self._find_channel(name)
             if existing is not None and existing.get("creator") == me and not existing.get("is_archived"):
-                return ChannelRef(id=existing["id"], name=existing["name"])
+                ref = ChannelRef(id=existing["id"], name=existing["name"])
+                _log_channel(req.incident_id, ref, reused=True)
+                return ref
         raise ApplicationError(
             f"no free channel name for incident {req.incident_id} after {MAX_NAME_SUFFIX} tries",
             type="ChannelNameExhausted",
@@ -175,9 +185,11 @@ class SlackActivities:
                     raise err.to_application_error() from None
         blocks = render.overview_blocks(view, in_broadcast=False)
         try:
-            return await self._post_once(view.channel_id, req.key, render.overview_text(view), blocks)
+            ts = await self._post_once(view.channel_id, req.key, render.overview_text(view), blocks)
         except SlackCallError as err:
             raise err.to_application_error() from None
+        activity.logger.info("channel set up", extra={"incident_id": view.incident_id})
+        return ts
 
     @activity.defn
     async def publish_overview(self, req: OverviewRequest) -> list[Delivery]:
@@ -198,6 +210,10 @@ class SlackActivities:
             else:
                 work = self._edit(target.channel_id, target.ts, text, blocks)
             results.append(await self._deliver(target.channel_id, work))
+        activity.logger.info(
+            "overviews published",
+            extra={"incident_id": view.incident_id, "channels": len(results), "edited": req.describe_channel},
+        )
         return results
 
     async def _join_and_post(
@@ -231,6 +247,16 @@ class SlackActivities:
             key = f"{a.key}:{thread.channel_id}"
             work = self._post_once(thread.channel_id, key, text, thread_ts=thread.thread_ts)
             results.append(await self._deliver(thread.channel_id, work))
+        count_updates(a.kind, results, view.channel_id)
+        activity.logger.info(
+            "update posted",
+            extra={
+                "incident_id": view.incident_id,
+                "kind": a.kind,
+                "delivered": sum(d.error is None for d in results),
+                "refused": sum(d.error is not None for d in results),
+            },
+        )
         return results
 
     @activity.defn
@@ -279,3 +305,10 @@ class SlackActivities:
             return await self._post_once(req.channel_id, req.key, req.text)
         except SlackCallError as err:
             raise err.to_application_error() from None
+
+
+def _log_channel(incident_id: int, ref: ChannelRef, *, reused: bool) -> None:
+    activity.logger.info(
+        "channel created",
+        extra={"incident_id": incident_id, "channel_id": ref.id, "channel": ref.name, "reused": reused},
+    )

@@ -14,6 +14,12 @@ def incident_workflow_id(incident_id: int) -> str:
     return f"incident-{incident_id}"
 
 
+def incident_id_of(workflow_id: str) -> int | None:
+    """`incident-42` -> 42; any other workflow ID (the directory's) -> None."""
+    m = re.fullmatch(r"incident-(\d{1,9})", workflow_id)
+    return int(m.group(1)) if m else None
+
+
 def parse_incident_ref(text: str) -> int | None:
     """Accepts `42`, `INC-42`, `inc-42` or `incident-42`."""
     m = re.fullmatch(r"(?:inc(?:ident)?-)?(\d{1,9})", text.strip(), flags=re.IGNORECASE)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.alerts import DEFAULT_SEVERITY_MAP, parse_severity_map
 from domain.vocab import DEFAULT_SEVERITY, Severity
 
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 class Settings(BaseSettings):
@@ -35,6 +37,23 @@ class Settings(BaseSettings):
     grafana_timestamp_header: str = Field(default="", alias="WARROOM_GRAFANA_TIMESTAMP_HEADER")
     alert_severity_map_csv: str = Field(default="", alias="WARROOM_ALERT_SEVERITY_MAP")
     alert_resolve_mitigates: bool = Field(default=False, alias="WARROOM_ALERT_RESOLVE_MITIGATES")
+    # Unset: JSON lines, except under `warroom dev`, which prints readable lines.
+    log_format: Literal["json", "console"] | None = Field(default=None, alias="WARROOM_LOG_FORMAT")
+    log_level: str = Field(default="info", alias="WARROOM_LOG_LEVEL")
+    worker_metrics_port: int = Field(default=9464, ge=0, le=65535, alias="WARROOM_WORKER_METRICS_PORT")
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().lower()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"WARROOM_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
+        return level
 
     @property
     def alert_severity_map(self) -> dict[str, Severity]:

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import structlog
 from pydantic import ValidationError
 
 from domain.alerts import GenericAlert, from_generic
@@ -21,8 +22,12 @@ from domain.naming import parse_incident_ref
 from domain.settings import Settings
 from domain.vocab import Severity, Stage, Status, incident_label
 from starter.incidents import IncidentError, Incidents
+from starter.logs import configure_logging
 
 DEFAULT_SANDBOX = "http://127.0.0.1:3001"
+SERVICES = ("worker", "web")  # long-lived processes whose logs a collector reads: JSON lines by default
+
+log = structlog.get_logger("warroom.cli")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--ui-port", type=int, default=8233)
     dev.add_argument("--sandbox-port", type=int, default=3001)
     sub.add_parser("worker", help="run a worker (workflows and activities)")
-    sub.add_parser("web", help="run the web ingress (Slack events, health)")
+    sub.add_parser("web", help="run the web ingress (Slack events, alerts, health, metrics)")
 
     declare = sub.add_parser("declare", help="declare an incident")
     declare.add_argument("title")
@@ -119,9 +124,9 @@ async def _run_web(settings: Settings) -> None:
     import worker
     from starter.serve import serve_forever, start_web
 
-    client = await worker.connect(settings)
+    client = await worker.connect(settings, worker.telemetry())
     web = await start_web(settings, client, worker.slack_client(settings))
-    print(f"warroom web listening on :{web.port} (POST /slack/events, GET /healthz)")
+    log.info("web_listening", port=web.port, routes="POST /slack/events, /alerts*; GET /healthz, /metrics")
     try:
         await serve_forever()
     finally:
@@ -183,7 +188,7 @@ async def _until_signalled(work: Awaitable[int]) -> int:
     try:
         return await task
     except asyncio.CancelledError:
-        print("warroom: stopped", file=sys.stderr)
+        log.info("stopped")
         return 0
 
 
@@ -196,6 +201,13 @@ async def _declare_deduplicated(
     return f"{outcome.action} {incident_label(outcome.incident_id or 0)}"
 
 
+def _configure_logs(command: str, settings: Settings) -> None:
+    """JSON lines for `warroom worker` and `warroom web`, readable lines for everything run by hand;
+    WARROOM_LOG_FORMAT overrides both."""
+    log_format = settings.log_format or ("json" if command in SERVICES else "console")
+    configure_logging(json=log_format == "json", level=settings.log_level, secrets=settings.secrets())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point. Ends with os._exit after flushing: the Temporal SDK can crash at interpreter exit."""
     args = _parser().parse_args(argv)
@@ -203,6 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         settings = Settings()
         _ = settings.broadcast_channels  # fail early on a malformed setting
+        _configure_logs(args.command, settings)
         code = asyncio.run(_until_signalled(_run(args, settings)))
     except KeyboardInterrupt:
         code = 130

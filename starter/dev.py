@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client
+from temporalio.common import MetricMeter
+from temporalio.runtime import Runtime
 
 import worker as worker_process
 from domain.settings import Settings
@@ -75,14 +77,16 @@ def start_dev_server(opts: DevOptions) -> subprocess.Popen[bytes]:
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-async def connect_when_ready(settings: Settings, proc: subprocess.Popen[bytes], within: float = 30) -> Client:
+async def connect_when_ready(
+    settings: Settings, proc: subprocess.Popen[bytes], runtime: Runtime | None = None, within: float = 30
+) -> Client:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while True:
         if proc.poll() is not None:
             raise RuntimeError("the Temporal dev server exited; see .warroom/temporal.log")
         try:
-            return await worker_process.connect(settings)
+            return await worker_process.connect(settings, runtime)
         except RuntimeError:
             if loop.time() > deadline:
                 raise
@@ -94,7 +98,9 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
     proc = start_dev_server(opts)
     sandbox = None
     try:
-        client = await connect_when_ready(settings, proc)
+        runtime = worker_process.telemetry(worker_process.metrics_address(settings, host="127.0.0.1"))
+        serves_metrics = runtime.metric_meter is not MetricMeter.noop
+        client = await connect_when_ready(settings, proc, runtime)
         if settings.slack_bot_token is None:
             from sandbox import SandboxServer
 
@@ -116,7 +122,10 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
                 }
             )
         slack = worker_process.slack_client(settings)
-        await _run_processes(settings, client, slack, opts, sandbox_url=sandbox.url if sandbox else None)
+        metrics_port = settings.worker_metrics_port if serves_metrics else None
+        await _run_processes(
+            settings, client, slack, opts, sandbox.url if sandbox else None, metrics_port=metrics_port
+        )
     finally:
         if sandbox is not None:
             await sandbox.stop()
@@ -134,17 +143,24 @@ def _seed_workspace(sandbox: SandboxServer) -> str:
 
 
 async def _run_processes(
-    settings: Settings, client: Client, slack: AsyncWebClient, opts: DevOptions, sandbox_url: str | None
+    settings: Settings,
+    client: Client,
+    slack: AsyncWebClient,
+    opts: DevOptions,
+    sandbox_url: str | None,
+    metrics_port: int | None = None,
 ) -> None:
     async with serving(settings, client, slack, host="127.0.0.1") as web:
-        _print_endpoints(web.port, opts, sandbox_url)
+        _print_endpoints(web.port, opts, sandbox_url, metrics_port)
         await serve_forever()
 
 
-def _print_endpoints(port: int, opts: DevOptions, sandbox_url: str | None) -> None:
+def _print_endpoints(port: int, opts: DevOptions, sandbox_url: str | None, metrics_port: int | None) -> None:
     print(f"warroom is running (pid {os.getpid()}); Ctrl-C stops everything.")
     print(f"  Slack endpoint : http://127.0.0.1:{port}/slack/events")
     print(f"  Temporal UI    : http://127.0.0.1:{opts.ui_port}")
+    worker_metrics = f", http://127.0.0.1:{metrics_port}/metrics (worker)" if metrics_port else ""
+    print(f"  Metrics        : http://127.0.0.1:{port}/metrics (web){worker_metrics}")
     if sandbox_url:
         print(f"  Slack sandbox  : {sandbox_url}  (no SLACK_BOT_TOKEN set)")
         print('  try            : warroom slack "/incident declare sev2 Checkout latency above 2s"')

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -44,6 +45,7 @@ from domain.models import (
 )
 from domain.naming import DIRECTORY_WORKFLOW_ID, incident_workflow_id
 from domain.vocab import Severity, Stage, Status, incident_label
+from starter import logs
 from workflows import attributes
 from workflows.directory import IncidentDirectoryWorkflow
 from workflows.incident import IncidentWorkflow
@@ -84,12 +86,23 @@ class IncidentSummary:
 
 
 class Incidents:
-    """Declares incidents and sends them commands, through Temporal only."""
+    """Declares incidents and sends them commands, through Temporal only.
 
-    def __init__(self, client: Client, task_queue: str, broadcast_channels: tuple[str, ...] = ()) -> None:
+    Once a call knows its incident, every line logged for the request carries the incident's ID
+    (`starter.logs.bind_incident`). `on_declared(severity, source)` runs after each incident started here.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        task_queue: str,
+        broadcast_channels: tuple[str, ...] = (),
+        on_declared: Callable[[Severity, str], None] | None = None,
+    ) -> None:
         self.client = client
         self.task_queue = task_queue
         self.broadcast_channels = broadcast_channels
+        self.on_declared = on_declared
         self._channels: dict[str, int] = {}  # channel -> incident; never changes once known
         self._claims: dict[str, asyncio.Future[DedupGrant]] = {}
 
@@ -124,6 +137,7 @@ class Incidents:
     ) -> int:
         """Starts a new incident and returns its ID; the channel and overviews follow within seconds."""
         incident_id = await self.allocate_id()
+        logs.bind_incident(incident_id)
         channels = self.broadcast_channels if broadcast_channels is None else broadcast_channels
         declaration = Declaration(
             incident_id=incident_id,
@@ -136,7 +150,12 @@ class Incidents:
             slash_command=slash_command,
         )
         await self._start(declaration)
+        self._declared(declaration)
         return incident_id
+
+    def _declared(self, declaration: Declaration) -> None:
+        if self.on_declared is not None:
+            self.on_declared(declaration.severity, declaration.source)
 
     async def _start(self, declaration: Declaration, alerts: AlertGroup | None = None) -> None:
         """Starts the incident; with `alerts`, signal-with-start: a running incident just gets the signal."""
@@ -176,6 +195,7 @@ class Incidents:
         grant = (
             await self._claim(key) if key else DedupGrant(incident_id=await self.allocate_id(), created=True)
         )
+        logs.bind_incident(grant.incident_id)
         declaration = Declaration(
             incident_id=grant.incident_id,
             title=group.title,
@@ -192,6 +212,8 @@ class Incidents:
             # That incident has just resolved and the directory has not yet freed its key.
             label = incident_label(grant.incident_id)
             raise IncidentBusy(f"{label} is closing; send the alert again") from None
+        if grant.created:
+            self._declared(declaration)
         return AlertOutcome("declared" if grant.created else "joined", grant.incident_id)
 
     async def _claim(self, key: str) -> DedupGrant:
@@ -226,12 +248,14 @@ class Incidents:
         directory; by the `inc-<id>-` name, verified against that incident, in the moment before the
         directory has recorded a brand-new channel."""
         if channel_id in self._channels:
+            logs.bind_incident(self._channels[channel_id])
             return self._channels[channel_id]
         found = await self._query_directory(IncidentDirectoryWorkflow.incident_for_channel, channel_id)
         if found is None and channel_name:
             found = await self._by_channel_name(channel_id, channel_name)
         if found is not None:
             self._channels[channel_id] = found
+            logs.bind_incident(found)
         return found
 
     async def _by_channel_name(self, channel_id: str, channel_name: str) -> int | None:
@@ -323,6 +347,8 @@ class Incidents:
         return description.status is not None and description.status != WorkflowExecutionStatus.RUNNING
 
     async def _call(self, incident_id: int, verb: str, *args: Any, **kwargs: Any) -> Any:
+        if verb != "query":  # a query may be checking a candidate (_by_channel_name): not bound yet
+            logs.bind_incident(incident_id)
         handle = self.client.get_workflow_handle(incident_workflow_id(incident_id))
         label = incident_label(incident_id)
         try:

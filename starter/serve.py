@@ -15,6 +15,7 @@ from temporalio.client import Client
 from domain.settings import Settings
 from starter.alerts import AlertRoutes
 from starter.incidents import Incidents
+from starter.metrics import WebMetrics
 from starter.slack_app import build_slack_app
 from starter.web import create_web_app
 
@@ -46,10 +47,13 @@ async def start_web(
     secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "socket-mode"
     )
-    incidents = Incidents(client, settings.task_queue, settings.broadcast_channels)
-    bolt = build_slack_app(incidents, slack, secret, settings.default_severity)
+    metrics = WebMetrics()
+    incidents = Incidents(
+        client, settings.task_queue, settings.broadcast_channels, on_declared=metrics.declared
+    )
+    bolt = build_slack_app(incidents, slack, secret, settings.default_severity, metrics)
     alerts = AlertRoutes(incidents, settings)
-    runner = web.AppRunner(create_web_app(bolt, client, alerts), access_log=None)
+    runner = web.AppRunner(create_web_app(bolt, client, alerts, metrics), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, settings.http_port if port is None else port)
     await site.start()

@@ -25,6 +25,7 @@ from domain.vocab import BROADCAST_REACTIONS, Severity, Stage
 from starter import modals
 from starter.dispatch import Dispatcher, Invocation, Reply
 from starter.incidents import IncidentError, Incidents
+from starter.metrics import WebMetrics
 
 log = structlog.get_logger("warroom.ingress")
 
@@ -41,6 +42,7 @@ def build_slack_app(
     client: AsyncWebClient,
     signing_secret: str,
     default_severity: Severity = Severity.SEV3,
+    metrics: WebMetrics | None = None,
 ) -> AsyncApp:
     app = AsyncApp(
         client=client,
@@ -48,7 +50,7 @@ def build_slack_app(
         process_before_response=True,  # we answer from ack() after the Temporal call
         ignoring_self_events_enabled=True,
     )
-    listeners = _Listeners(incidents, Dispatcher(incidents), default_severity)
+    listeners = _Listeners(incidents, Dispatcher(incidents), default_severity, metrics)
     app.command(re.compile(r"^/.+"))(listeners.on_command)
     app.event("reaction_added")(listeners.on_reaction)
     app.view(modals.DECLARE_CALLBACK)(listeners.on_declare_form)
@@ -57,10 +59,17 @@ def build_slack_app(
 
 
 class _Listeners:
-    def __init__(self, incidents: Incidents, dispatcher: Dispatcher, default_severity: Severity) -> None:
+    def __init__(
+        self,
+        incidents: Incidents,
+        dispatcher: Dispatcher,
+        default_severity: Severity,
+        metrics: WebMetrics | None,
+    ) -> None:
         self.incidents = incidents
         self.dispatcher = dispatcher
         self.default_severity = default_severity
+        self.metrics = metrics
 
     async def on_command(self, ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
         slash = str(command.get("command") or "/incident")
@@ -83,6 +92,8 @@ class _Listeners:
             except SlackApiError as err:
                 error = err.response.get("error") if err.response is not None else "unknown"
                 log.warning("form_not_opened", form=reply.modal, error=error)
+                if self.metrics is not None:
+                    self.metrics.integration_failed("slack", "SlackFormNotOpened")
                 usage = render.safe(cmd.usage_for(parsed.kind, slash))
                 await ack(text=f"Slack did not open the form ({error}). {usage}")
                 return

@@ -1,8 +1,9 @@
-"""The aiohttp ingress: `POST /slack/events` (Bolt), `GET /healthz`."""
+"""The aiohttp ingress: `POST /slack/events` (Bolt), `GET /healthz`, `GET /metrics`."""
 
 from __future__ import annotations
 
 import time
+import uuid
 
 import structlog
 from aiohttp import web
@@ -10,7 +11,9 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from temporalio.client import Client
 
+from starter import logs
 from starter.alerts import AlertRoutes
+from starter.metrics import Handler, WebMetrics
 
 log = structlog.get_logger("warroom.web")
 
@@ -18,10 +21,21 @@ MAX_BODY = 1024 * 1024  # bigger bodies get 413 from aiohttp
 SLACK_CONTENT_TYPES = ("application/x-www-form-urlencoded", "application/json")
 
 
+@web.middleware
+async def log_scope(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every line logged while serving a request shares its request ID, and its incident once known."""
+    with logs.request_scope(request_id=uuid.uuid4().hex[:12]):
+        return await handler(request)
+
+
 def create_web_app(
-    slack_app: AsyncApp, temporal: Client, alerts: AlertRoutes | None = None
+    slack_app: AsyncApp,
+    temporal: Client,
+    alerts: AlertRoutes | None = None,
+    metrics: WebMetrics | None = None,
 ) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY)
+    metrics = metrics or WebMetrics()
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[metrics.middleware, log_scope])
     if alerts is not None:
         alerts.register(app)
 
@@ -53,4 +67,5 @@ def create_web_app(
 
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics.serve)
     return app

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import pytest
 from pydantic import SecretStr
 from slack_sdk.web.async_client import AsyncWebClient
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -144,14 +145,19 @@ async def stack(temporal: WorkflowEnvironment, sandbox: SandboxServer) -> AsyncI
 
 @asynccontextmanager
 async def running_stack(
-    temporal: WorkflowEnvironment, sandbox: SandboxServer, **settings_extra: Any
+    temporal: WorkflowEnvironment,
+    sandbox: SandboxServer,
+    client: Client | None = None,
+    **settings_extra: Any,
 ) -> AsyncIterator[Stack]:
+    """`client`: another client of the same server (e.g. on a runtime that serves metrics)."""
+    client = client or temporal.client
     async with SandboxClient(sandbox.url) as control:
         general = (await control.create_channel("general"))["id"]
         broadcast = [(await control.create_channel(name))["id"] for name in ("status", "exec")]
         settings = make_settings(sandbox, broadcast, **settings_extra)
         slack = AsyncWebClient(token=TOKEN, base_url=sandbox.api_url)
-        async with serving(settings, temporal.client, slack, host="127.0.0.1", port=0) as web:
+        async with serving(settings, client, slack, host="127.0.0.1", port=0) as web:
             sandbox.ingress_url = f"http://127.0.0.1:{web.port}/slack/events"
-            incidents = Incidents(temporal.client, settings.task_queue, settings.broadcast_channels)
+            incidents = Incidents(client, settings.task_queue, settings.broadcast_channels)
             yield Stack(temporal, sandbox, control, incidents, settings, web, broadcast, general)

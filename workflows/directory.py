@@ -11,6 +11,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.models import ChannelRegistration, DedupClaim, DedupGrant, DedupRelease, DirectoryState
+    from workflows.observe import show_directory
 
 # Updates per run are capped by the server (2,000); move to a fresh run well before that.
 ALLOCATIONS_PER_RUN = 500
@@ -25,10 +26,12 @@ class IncidentDirectoryWorkflow:
 
     @workflow.run
     async def run(self, state: DirectoryState) -> None:
+        show_directory(self._state)
         await workflow.wait_condition(
             lambda: self._allocations >= ALLOCATIONS_PER_RUN or workflow.info().is_continue_as_new_suggested()
         )
         await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.logger.info("directory continuing as new", extra={"next_incident_id": self._state.next_id})
         workflow.continue_as_new(self._state)
 
     @workflow.update
@@ -40,6 +43,7 @@ class IncidentDirectoryWorkflow:
         incident_id = self._state.next_id
         self._state.next_id += 1
         self._allocations += 1
+        show_directory(self._state)
         return incident_id
 
     @workflow.update
@@ -50,6 +54,7 @@ class IncidentDirectoryWorkflow:
             return DedupGrant(incident_id=existing, created=False)
         incident_id = self._next_id()
         self._state.open_keys[claim.key] = incident_id
+        show_directory(self._state)
         return DedupGrant(incident_id=incident_id, created=True)
 
     @workflow.signal
@@ -57,6 +62,7 @@ class IncidentDirectoryWorkflow:
         """The incident resolved: the same key firing again declares a new incident."""
         if self._state.open_keys.get(release.key) == release.incident_id:
             del self._state.open_keys[release.key]
+            show_directory(self._state)
 
     @workflow.query
     def incident_for_key(self, key: str) -> int | None:
@@ -65,6 +71,7 @@ class IncidentDirectoryWorkflow:
     @workflow.signal
     def register_channel(self, registration: ChannelRegistration) -> None:
         self._state.channels[registration.channel_id] = registration.incident_id
+        show_directory(self._state)
 
     @workflow.query
     def incident_for_channel(self, channel_id: str) -> int | None:

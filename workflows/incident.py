@@ -51,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.naming import DIRECTORY_WORKFLOW_ID
     from domain.vocab import BROADCAST_REACTIONS, Stage, Status, incident_label
-    from workflows import attributes
+    from workflows import attributes, observe
     from workflows.directory import IncidentDirectoryWorkflow
 
 SLACK_RETRY = RetryPolicy(
@@ -100,6 +100,9 @@ class IncidentWorkflow:
         if inp.state is None:
             who = f" by <@{s.declared_by}>" if s.declared_by else f" from {s.source}"
             self._record("declared", f"{s.severity.label} {s.title} (declared{who})", s.declared_by)
+        else:
+            observe.log(s, "incident continued in a new run")
+        observe.show_incident(s)
         attributes.sync(s)
         if not s.channel_ready:
             await self._open_channel()
@@ -113,6 +116,8 @@ class IncidentWorkflow:
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not self._has_work():
+                    history = workflow.info().get_current_history_length()
+                    observe.log(s, "continuing as new", history_events=history)
                     workflow.continue_as_new(IncidentInput(declaration=self._declaration, state=s))
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._drain()
@@ -199,6 +204,7 @@ class IncidentWorkflow:
             Announcement(key=pending.key, kind="reaction", text=text, actor=r.user_id, link=info.permalink)
         )
         self._s.updates_posted += 1
+        observe.show_incident(self._s)
 
     async def _publish_overviews(self) -> None:
         s = self._s
@@ -255,6 +261,7 @@ class IncidentWorkflow:
         s.broadcasts = [
             b.model_copy(update=changes) if b.channel_id == channel_id else b for b in s.broadcasts
         ]
+        observe.show_incident(s)
 
     async def _note(self, text: str) -> None:
         if self._s.channel_id:
@@ -285,6 +292,8 @@ class IncidentWorkflow:
         self._s.timeline.append(
             TimelineEvent(at=workflow.now(), kind=kind, text=text, actor=actor, link=link)
         )
+        observe.log_event(self._s, kind, text)
+        observe.show_incident(self._s)
 
     def _queue(
         self,
@@ -344,6 +353,7 @@ class IncidentWorkflow:
         self._record("update", update.text, update.actor)
         self._queue("update", update.text, update.actor)
         self._s.updates_posted += 1
+        observe.show_incident(self._s)
         n = len(self._s.broadcast_channel_ids)
         return CommandReply(text=f"Update posted here and to {n} broadcast channel{'s' if n != 1 else ''}.")
 
@@ -437,6 +447,7 @@ class IncidentWorkflow:
         self._record("resolved", resolution.summary or "resolved", resolution.actor)
         self._queue("resolved", resolution.summary, resolution.actor)
         self._changed()
+        observe.count_resolved(s.severity)
         warning = "" if s.ever_mitigated else " :warning: It was never marked Mitigated."
         return CommandReply(text=f"{incident_label(s.incident_id)} resolved.{warning}")
 
