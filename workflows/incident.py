@@ -26,8 +26,6 @@ with workflow.unsafe.imports_passed_through():
         MessageRequest,
         NoteRequest,
         OverviewRequest,
-        OverviewTarget,
-        ThreadTarget,
     )
     from domain.models import (
         Announcement,
@@ -51,7 +49,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.naming import DIRECTORY_WORKFLOW_ID
     from domain.vocab import BROADCAST_REACTIONS, Stage, Status, incident_label
-    from workflows import attributes, observe
+    from workflows import attributes, broadcasts, observe
     from workflows.directory import IncidentDirectoryWorkflow
 
 SLACK_RETRY = RetryPolicy(
@@ -133,7 +131,7 @@ class IncidentWorkflow:
         return bool(s.outbox or s.pending_reactions or s.overview_stale or self._missing_overviews())
 
     def _missing_overviews(self) -> list[BroadcastThread]:
-        return [b for b in self._s.broadcasts if b.active and b.overview_ts is None and b.error is None]
+        return broadcasts.missing_overviews(self._s)
 
     async def _open_channel(self) -> None:
         s = self._s
@@ -209,12 +207,7 @@ class IncidentWorkflow:
     async def _publish_overviews(self) -> None:
         s = self._s
         stale, version = s.overview_stale, s.overview_version
-        targets: list[OverviewTarget] = []
-        if stale and s.channel_id and s.channel_overview_ts:
-            targets.append(OverviewTarget(channel_id=s.channel_id, ts=s.channel_overview_ts))
-        for b in s.broadcasts:
-            if b.active and b.error is None and (b.overview_ts is None or stale):
-                targets.append(OverviewTarget(channel_id=b.channel_id, ts=b.overview_ts))
+        targets = broadcasts.overview_targets(s, stale)
         request = OverviewRequest(
             incident=s.view(), targets=tuple(targets), key_prefix=self._key(""), describe_channel=stale
         )
@@ -230,11 +223,7 @@ class IncidentWorkflow:
 
     async def _announce(self, a: Announcement) -> None:
         s = self._s
-        threads = tuple(
-            ThreadTarget(channel_id=b.channel_id, thread_ts=b.overview_ts)
-            for b in s.broadcasts
-            if b.active and b.overview_ts and b.error is None and not a.channel_only
-        )
+        threads = broadcasts.thread_targets(s, a)
         deliveries = await self._activity(
             SlackActivities.announce, AnnounceRequest(incident=s.view(), announcement=a, threads=threads)
         )
@@ -248,20 +237,12 @@ class IncidentWorkflow:
                 self._set_thread(d.channel_id, overview_ts=d.ts)
             return
         self._set_thread(d.channel_id, error=d.error)
-        text = (
-            f":warning: warroom could not post to <#{d.channel_id}> ({d.error}); it is skipped until "
-            f"it is added again with `{self._s.slash_command} broadcast add <#{d.channel_id}>`. "
-            "Invite @warroom there if the channel is private."
-        )
         self._record("problem", f"broadcast to <#{d.channel_id}> failed: {d.error}", None)
-        await self._note(text)
+        await self._note(broadcasts.failure_note(d.channel_id, d.error, self._s.slash_command))
 
     def _set_thread(self, channel_id: str, **changes: object) -> None:
-        s = self._s
-        s.broadcasts = [
-            b.model_copy(update=changes) if b.channel_id == channel_id else b for b in s.broadcasts
-        ]
-        observe.show_incident(s)
+        broadcasts.set_thread(self._s, channel_id, **changes)
+        observe.show_incident(self._s)
 
     async def _note(self, text: str) -> None:
         if self._s.channel_id:
@@ -414,25 +395,9 @@ class IncidentWorkflow:
             reject("The incident channel itself cannot be a broadcast channel.")
 
     def _apply_broadcast(self, wanted: tuple[str, ...], actor: str | None) -> str:
-        s = self._s
-        current = s.broadcast_channel_ids
-        failing = {b.channel_id for b in s.broadcasts if b.active and b.error}
-        # Naming a failing channel again means "try it again" (e.g. after inviting @warroom there).
-        added = [c for c in wanted if (c not in current or c in failing) and c != s.channel_id]
-        removed = [c for c in current if c not in wanted]
-        known = {b.channel_id for b in s.broadcasts}
-        added = list(dict.fromkeys(added))
-        s.broadcasts = [
-            b.model_copy(
-                update={"active": b.channel_id in wanted, "error": None if b.channel_id in added else b.error}
-            )
-            for b in s.broadcasts
-        ] + [BroadcastThread(channel_id=c) for c in added if c not in known]
-        if not added and not removed:
+        summary = broadcasts.describe(*broadcasts.apply(self._s, wanted))
+        if not summary:
             return " Broadcast channels unchanged."
-        parts = [f"added {', '.join(f'<#{c}>' for c in added)}" if added else ""]
-        parts.append(f"removed {', '.join(f'<#{c}>' for c in removed)}" if removed else "")
-        summary = "; ".join(p for p in parts if p)
         self._record("broadcast", f"broadcast channels: {summary}", actor)
         return f" Broadcast channels: {summary}."
 

@@ -1,0 +1,75 @@
+"""Broadcast-channel bookkeeping of an incident: which channels get what, and what changed.
+
+Pure functions over IncidentState (deterministic, no Temporal calls), used by IncidentWorkflow.
+"""
+
+from __future__ import annotations
+
+from domain.effects import OverviewTarget, ThreadTarget
+from domain.models import Announcement, BroadcastThread, IncidentState
+
+
+def missing_overviews(s: IncidentState) -> list[BroadcastThread]:
+    """Active channels that have no overview yet (and no error that parks them)."""
+    return [b for b in s.broadcasts if b.active and b.overview_ts is None and b.error is None]
+
+
+def overview_targets(s: IncidentState, stale: bool) -> list[OverviewTarget]:
+    """New overviews to post, and (when stale) existing ones to edit, the channel's own included."""
+    targets: list[OverviewTarget] = []
+    if stale and s.channel_id and s.channel_overview_ts:
+        targets.append(OverviewTarget(channel_id=s.channel_id, ts=s.channel_overview_ts))
+    for b in s.broadcasts:
+        if b.active and b.error is None and (b.overview_ts is None or stale):
+            targets.append(OverviewTarget(channel_id=b.channel_id, ts=b.overview_ts))
+    return targets
+
+
+def thread_targets(s: IncidentState, a: Announcement) -> tuple[ThreadTarget, ...]:
+    """Where an announcement is threaded: under each overview, unless it is for the channel only."""
+    if a.channel_only:
+        return ()
+    return tuple(
+        ThreadTarget(channel_id=b.channel_id, thread_ts=b.overview_ts)
+        for b in s.broadcasts
+        if b.active and b.overview_ts and b.error is None
+    )
+
+
+def set_thread(s: IncidentState, channel_id: str, **changes: object) -> None:
+    s.broadcasts = [b.model_copy(update=changes) if b.channel_id == channel_id else b for b in s.broadcasts]
+
+
+def apply(s: IncidentState, wanted: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """Makes `wanted` the active broadcast channels; returns (added, removed).
+
+    A removed channel keeps its entry, so adding it back continues its thread; naming a failing channel
+    again means "try it again" (e.g. after inviting @warroom there).
+    """
+    current = s.broadcast_channel_ids
+    failing = {b.channel_id for b in s.broadcasts if b.active and b.error}
+    added = list(dict.fromkeys(c for c in wanted if (c not in current or c in failing) and c != s.channel_id))
+    removed = [c for c in current if c not in wanted]
+    known = {b.channel_id for b in s.broadcasts}
+    s.broadcasts = [
+        b.model_copy(
+            update={"active": b.channel_id in wanted, "error": None if b.channel_id in added else b.error}
+        )
+        for b in s.broadcasts
+    ] + [BroadcastThread(channel_id=c) for c in added if c not in known]
+    return added, removed
+
+
+def describe(added: list[str], removed: list[str]) -> str:
+    """`added <#C1>; removed <#C2>`, or "" when nothing changed."""
+    parts = [f"added {', '.join(f'<#{c}>' for c in added)}" if added else ""]
+    parts.append(f"removed {', '.join(f'<#{c}>' for c in removed)}" if removed else "")
+    return "; ".join(p for p in parts if p)
+
+
+def failure_note(channel_id: str, error: str, slash_command: str) -> str:
+    return (
+        f":warning: warroom could not post to <#{channel_id}> ({error}); it is skipped until it is added "
+        f"again with `{slash_command} broadcast add <#{channel_id}>`. Invite @warroom there if the channel "
+        "is private."
+    )
