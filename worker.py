@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import aiohttp
 import structlog
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client
@@ -73,9 +74,10 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     )
 
 
-def slack_client(settings: Settings) -> AsyncWebClient:
+def slack_client(settings: Settings, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
+    """With `session`, every Slack call reuses its connections (without, each call opens a new one)."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    return AsyncWebClient(token=token, base_url=settings.slack_api_url, timeout=15)
+    return AsyncWebClient(token=token, base_url=settings.slack_api_url, timeout=15, session=session)
 
 
 def activities_for(slack: AsyncWebClient) -> list[Any]:
@@ -103,4 +105,5 @@ def build_worker(client: Client, settings: Settings, slack: AsyncWebClient | Non
 async def run_worker(settings: Settings) -> None:
     client = await connect(settings, telemetry(metrics_address(settings)))
     log.info("worker_started", task_queue=settings.task_queue, namespace=settings.temporal_namespace)
-    await build_worker(client, settings).run()
+    async with aiohttp.ClientSession() as session:
+        await build_worker(client, settings, slack_client(settings, session)).run()

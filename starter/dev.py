@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import aiohttp
 from pydantic import SecretStr
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client
@@ -121,11 +122,12 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
                     "broadcast_channels_csv": broadcast,
                 }
             )
-        slack = worker_process.slack_client(settings)
         metrics_port = settings.worker_metrics_port if serves_metrics else None
-        await _run_processes(
-            settings, client, slack, opts, sandbox.url if sandbox else None, metrics_port=metrics_port
-        )
+        async with aiohttp.ClientSession() as session:
+            slack = worker_process.slack_client(settings, session)
+            await _run_processes(
+                settings, client, slack, opts, sandbox.url if sandbox else None, metrics_port=metrics_port
+            )
     finally:
         if sandbox is not None:
             await sandbox.stop()

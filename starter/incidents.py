@@ -20,6 +20,7 @@ from temporalio.client import (
     WithStartWorkflowOperation,
     WorkflowExecutionStatus,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
@@ -49,6 +50,11 @@ from starter import logs
 from workflows import attributes
 from workflows.directory import IncidentDirectoryWorkflow
 from workflows.incident import IncidentWorkflow
+
+DIRECTORY_ATTEMPTS = 4  # 0.1 + 0.2 + 0.4 s of backoff at most
+PERMANENT_RPC = frozenset(
+    {RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNAUTHENTICATED}
+)
 
 
 class IncidentError(Exception):
@@ -112,17 +118,29 @@ class Incidents:
         return await self._directory_update(IncidentDirectoryWorkflow.allocate_id)
 
     async def _directory_update(self, update: Any, *args: Any) -> Any:
-        """An update on the directory, starting it first if this is the deployment's first incident."""
-        start = WithStartWorkflowOperation(
-            IncidentDirectoryWorkflow.run,
-            DirectoryState(),
-            id=DIRECTORY_WORKFLOW_ID,
-            task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        )
-        return await self.client.execute_update_with_start_workflow(
-            update, *args, start_workflow_operation=start
-        )
+        """An update on the directory, starting it first if this is the deployment's first incident.
+
+        An update that lands while the directory continues as new is aborted by the server; it is retried
+        a few times (within Slack's 3 s). A retried allocation may skip an ID, never reuse one.
+        """
+        for attempt in range(DIRECTORY_ATTEMPTS):
+            start = WithStartWorkflowOperation(  # one operation object per call
+                IncidentDirectoryWorkflow.run,
+                DirectoryState(),
+                id=DIRECTORY_WORKFLOW_ID,
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+            try:
+                return await self.client.execute_update_with_start_workflow(
+                    update, *args, start_workflow_operation=start
+                )
+            except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
+                permanent = isinstance(err, RPCError) and err.status in PERMANENT_RPC
+                if permanent or attempt == DIRECTORY_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.1 * 2**attempt)
+        raise AssertionError("unreachable")
 
     async def declare(
         self,

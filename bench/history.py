@@ -1,0 +1,63 @@
+"""What a status update costs in Temporal history, and how often an incident continues as new."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client
+
+from domain.naming import incident_workflow_id
+
+UPDATE_ACCEPTED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+CONTINUED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+
+
+async def events(client: Client, incident_id: int, run_id: str | None = None) -> list[HistoryEvent]:
+    handle = client.get_workflow_handle(incident_workflow_id(incident_id), run_id=run_id)
+    return [e async for e in handle.fetch_history_events()]
+
+
+async def run_id(client: Client, incident_id: int) -> str:
+    description = await client.get_workflow_handle(incident_workflow_id(incident_id)).describe()
+    return description.run_id
+
+
+async def run_summary(client: Client, incident_id: int, run: str) -> dict[str, Any]:
+    """Events, bytes and accepted updates in one run of an incident."""
+    found = await events(client, incident_id, run)
+    updates = sum(1 for e in found if e.event_type == UPDATE_ACCEPTED)
+    return {
+        "events": len(found),
+        "bytes": sum(e.ByteSize() for e in found),
+        "updates": updates,
+        "continued_as_new": bool(found) and found[-1].event_type == CONTINUED,
+        "events_per_update": round(len(found) / updates, 2) if updates else None,
+    }
+
+
+class Counter:
+    """History of some incidents before and after a phase: events added per update accepted meanwhile."""
+
+    def __init__(self, client: Client, incident_ids: list[int]) -> None:
+        self.client = client
+        self.ids = incident_ids
+        self.before: dict[int, tuple[int, int]] = {}
+
+    async def _sizes(self) -> dict[int, tuple[int, int]]:
+        sizes = {}
+        for i in self.ids:
+            found = await events(self.client, i)
+            sizes[i] = (len(found), sum(1 for e in found if e.event_type == UPDATE_ACCEPTED))
+        return sizes
+
+    async def start(self) -> None:
+        self.before = await self._sizes()
+
+    async def per_update(self) -> float | None:
+        """None when an incident continued as new meanwhile (its current run is another history)."""
+        after = await self._sizes()
+        added = sum(after[i][0] - self.before[i][0] for i in self.ids)
+        updates = sum(after[i][1] - self.before[i][1] for i in self.ids)
+        return round(added / updates, 2) if updates > 0 and added > 0 else None
