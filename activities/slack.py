@@ -135,7 +135,7 @@ class SlackActivities:
         """Creates `#inc-<id>-<title>`; a taken name gets a suffix; a retry finds the channel it made."""
         me = await self._bot_user()
         for suffix in range(1, MAX_NAME_SUFFIX + 1):
-            name = channel_name(req.incident_id, req.title, suffix)
+            name = channel_name(req.incident_id, req.title, suffix, req.name_template)
             try:
                 data = await self._call("conversations.create", name=name, is_private=req.private)
                 ref = ChannelRef(id=data["channel"]["id"], name=data["channel"]["name"])

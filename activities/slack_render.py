@@ -65,7 +65,7 @@ def headline(view: IncidentView) -> str:
 def overview_text(view: IncidentView) -> str:
     """Plain-text fallback (notifications, screen readers) of the overview."""
     state = "Resolved" if view.status is Status.RESOLVED else view.stage.label
-    return f"{headline(view)} — {view.severity.label}, {state}"
+    return f"{headline(view)} — {view.severity_label}, {state}"
 
 
 def overview_blocks(view: IncidentView, *, in_broadcast: bool) -> list[dict[str, Any]]:
@@ -73,7 +73,7 @@ def overview_blocks(view: IncidentView, *, in_broadcast: bool) -> list[dict[str,
     icon = ":white_check_mark:" if resolved else ":rotating_light:"
     stage = "*Resolved*" if resolved else f"{_STAGE_EMOJI[view.stage]} *{view.stage.label}*"
     fields = [
-        f"*Severity*\n{view.severity.label}",
+        f"*Severity*\n{view.severity_label}",
         f"*Stage*\n{stage}",
         f"*Commander*\n{user(view.commander)}",
         f"*Channel*\n<#{view.channel_id}>" if view.channel_id else "*Channel*\ncreating…",
@@ -122,7 +122,7 @@ def alert_context(group: AlertGroup) -> str:
 def channel_purpose(view: IncidentView) -> str:
     state = "Resolved" if view.status is Status.RESOLVED else view.stage.label
     purpose = (
-        f"{incident_label(view.incident_id)} {view.title} | {view.severity.label} | {state} "
+        f"{incident_label(view.incident_id)} {view.title} | {view.severity_label} | {state} "
         f"| IC: {user(view.commander)}"
     )
     return purpose if len(purpose) <= PURPOSE_LIMIT else purpose[: PURPOSE_LIMIT - 1] + "…"

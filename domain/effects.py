@@ -7,12 +7,14 @@ history and never needs a `workflow.patched` guard.
 from __future__ import annotations
 
 from domain.models import Announcement, IncidentView, Model
+from domain.naming import DEFAULT_CHANNEL_TEMPLATE
 
 
 class CreateChannelRequest(Model):
     incident_id: int
     title: str
     private: bool = False
+    name_template: str = DEFAULT_CHANNEL_TEMPLATE  # warroom.toml `channels.name_template`
 
 
 class ChannelRef(Model):

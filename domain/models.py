@@ -8,7 +8,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.alerts import AlertGroup
-from domain.vocab import Severity, Stage, Status
+from domain.naming import DEFAULT_CHANNEL_TEMPLATE
+from domain.vocab import BROADCAST_REACTIONS, Severity, Stage, Status
+
+DEFAULT_REACTIONS = tuple(sorted(BROADCAST_REACTIONS))
 
 
 class Model(BaseModel):
@@ -32,6 +35,11 @@ class Declaration(Model):
     dedup_key: str | None = None  # hashed alert dedup key; released in the directory on resolve
     alert: AlertGroup | None = None  # the notification that declared it
     resolve_mitigates: bool = False  # alerts resolving moves the incident to Mitigated
+    # Snapshot of warroom.toml (domain.config); the defaults are today's behaviour without one.
+    stage_broadcasts: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # stage -> channels added
+    broadcast_reactions: tuple[str, ...] = DEFAULT_REACTIONS
+    severity_labels: dict[str, str] = Field(default_factory=dict)  # severity -> display name
+    channel_name_template: str = DEFAULT_CHANNEL_TEMPLATE
 
 
 # --- Handler payloads (updates and signals) ----------------------------------------------------------
@@ -160,6 +168,12 @@ class IncidentView(Model):
     summary: str = ""
     resolved_at: datetime | None = None
     alert: AlertGroup | None = None
+    severity_labels: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def severity_label(self) -> str:
+        """The configured display name of the severity (warroom.toml `[severities]`), else `SEV2`."""
+        return self.severity_labels.get(self.severity.value) or self.severity.label
 
 
 class IncidentState(BaseModel):
@@ -198,6 +212,10 @@ class IncidentState(BaseModel):
     seen_alerts: list[str] = Field(default_factory=list)  # fingerprints already shown
     alerts_resolved: bool = False
     resolve_mitigates: bool = False
+    stage_broadcasts: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    broadcast_reactions: tuple[str, ...] = DEFAULT_REACTIONS
+    severity_labels: dict[str, str] = Field(default_factory=dict)
+    channel_name_template: str = DEFAULT_CHANNEL_TEMPLATE
 
     def view(self) -> IncidentView:
         return IncidentView(
@@ -215,6 +233,7 @@ class IncidentState(BaseModel):
             summary=self.summary,
             resolved_at=self.resolved_at,
             alert=self.alert,
+            severity_labels=self.severity_labels,
         )
 
     def result(self) -> IncidentResult:

@@ -8,6 +8,8 @@ import unicodedata
 MAX_CHANNEL_NAME = 80
 DIRECTORY_WORKFLOW_ID = "warroom-directory"
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_REPEATED_DASH = re.compile(r"-{2,}")
+DEFAULT_CHANNEL_TEMPLATE = "inc-{id}-{slug}"
 
 
 def incident_workflow_id(incident_id: int) -> str:
@@ -26,15 +28,21 @@ def parse_incident_ref(text: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def channel_name(incident_id: int, title: str, suffix: int = 1) -> str:
+def channel_name(
+    incident_id: int, title: str, suffix: int = 1, template: str = DEFAULT_CHANNEL_TEMPLATE
+) -> str:
     """`inc-42-checkout-latency-above-2s`: valid for Slack (lowercase, `-`, at most 80 characters).
 
+    `template` (warroom.toml `channels.name_template`, validated there) places `{id}` and `{slug}`.
     suffix > 1 gives the name to try when the first is taken: `inc-42-checkout-2`.
     """
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
     slug = _NOT_SLUG.sub("-", ascii_title).strip("-")
-    prefix = f"inc-{incident_id}"
+    fixed = template.format(id=incident_id, slug="")
     tail = f"-{suffix}" if suffix > 1 else ""
-    room = MAX_CHANNEL_NAME - len(prefix) - len(tail) - 1
+    room = MAX_CHANNEL_NAME - len(fixed) - len(tail)
     slug = slug[: max(room, 0)].rstrip("-")
-    return f"{prefix}-{slug}{tail}" if slug else f"{prefix}{tail}"
+    name = template.format(id=incident_id, slug=slug)
+    if not slug:  # no title left: drop the separators that framed it
+        name = _REPEATED_DASH.sub("-", name).strip("-_")
+    return f"{name}{tail}"[:MAX_CHANNEL_NAME]

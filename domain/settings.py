@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.alerts import DEFAULT_SEVERITY_MAP, parse_severity_map
+from domain.config import WarroomConfig, load_config
 from domain.vocab import DEFAULT_SEVERITY, Severity
 
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
@@ -41,6 +43,8 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] | None = Field(default=None, alias="WARROOM_LOG_FORMAT")
     log_level: str = Field(default="info", alias="WARROOM_LOG_LEVEL")
     worker_metrics_port: int = Field(default=9464, ge=0, le=65535, alias="WARROOM_WORKER_METRICS_PORT")
+    # Path of warroom.toml (structured configuration, domain.config); unset: none.
+    config_path: str | None = Field(default=None, alias="WARROOM_CONFIG")
 
     @field_validator("log_format", mode="before")
     @classmethod
@@ -61,6 +65,11 @@ class Settings(BaseSettings):
         if not self.alert_severity_map_csv.strip():
             return dict(DEFAULT_SEVERITY_MAP)
         return parse_severity_map(self.alert_severity_map_csv)
+
+    @cached_property
+    def config(self) -> WarroomConfig:
+        """warroom.toml, read once; a missing or invalid file raises domain.config.ConfigError."""
+        return load_config(self.config_path)
 
     @property
     def broadcast_channels(self) -> tuple[str, ...]:

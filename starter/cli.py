@@ -95,7 +95,9 @@ async def _with_incidents(settings: Settings, work: Callable[[Incidents], Awaita
     import worker
 
     client = await worker.connect(settings)
-    return await work(Incidents(client, settings.task_queue, settings.broadcast_channels))
+    return await work(
+        Incidents(client, settings.task_queue, settings.broadcast_channels, config=settings.config)
+    )
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -214,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     code = 1
     try:
         settings = Settings()
-        _ = settings.broadcast_channels  # fail early on a malformed setting
+        _ = settings.broadcast_channels, settings.config  # fail early on a malformed setting or warroom.toml
         _configure_logs(args.command, settings)
         code = asyncio.run(_until_signalled(_run(args, settings)))
     except KeyboardInterrupt:

@@ -27,6 +27,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.alerts import AlertGroup
+from domain.config import WarroomConfig
 from domain.models import (
     BroadcastChange,
     CommanderChange,
@@ -104,11 +105,13 @@ class Incidents:
         task_queue: str,
         broadcast_channels: tuple[str, ...] = (),
         on_declared: Callable[[Severity, str], None] | None = None,
+        config: WarroomConfig | None = None,
     ) -> None:
         self.client = client
         self.task_queue = task_queue
         self.broadcast_channels = broadcast_channels
         self.on_declared = on_declared
+        self.config = config or WarroomConfig()
         self._channels: dict[str, int] = {}  # channel -> incident; never changes once known
         self._claims: dict[str, asyncio.Future[DedupGrant]] = {}
 
@@ -156,7 +159,10 @@ class Incidents:
         """Starts a new incident and returns its ID; the channel and overviews follow within seconds."""
         incident_id = await self.allocate_id()
         logs.bind_incident(incident_id)
-        channels = self.broadcast_channels if broadcast_channels is None else broadcast_channels
+        if broadcast_channels is None:  # a private incident gets no broadcast channel unless named
+            channels = () if private else self.broadcast_channels
+        else:
+            channels = broadcast_channels
         declaration = Declaration(
             incident_id=incident_id,
             title=title,
@@ -164,12 +170,17 @@ class Incidents:
             private=private,
             declared_by=declared_by,
             source=source,
-            broadcast_channels=() if private and broadcast_channels is None else channels,
+            broadcast_channels=channels if private else self._with(channels, severity),
             slash_command=slash_command,
+            **self.config.declaration_fields(),
         )
         await self._start(declaration)
         self._declared(declaration)
         return incident_id
+
+    def _with(self, channels: tuple[str, ...], severity: Severity) -> tuple[str, ...]:
+        """`channels` plus warroom.toml's `broadcast.by_severity` channels for `severity`."""
+        return tuple(dict.fromkeys(channels + self.config.severity_channels(severity)))
 
     def _declared(self, declaration: Declaration) -> None:
         if self.on_declared is not None:
@@ -219,10 +230,11 @@ class Incidents:
             title=group.title,
             severity=group.severity,
             source=group.source,
-            broadcast_channels=self.broadcast_channels,
+            broadcast_channels=self._with(self.broadcast_channels, group.severity),
             dedup_key=key,
             alert=group,
             resolve_mitigates=resolve_mitigates,
+            **self.config.declaration_fields(),
         )
         try:
             await self._start(declaration, alerts=group if key else None)

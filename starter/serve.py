@@ -49,9 +49,15 @@ async def start_web(
     )
     metrics = WebMetrics()
     incidents = Incidents(
-        client, settings.task_queue, settings.broadcast_channels, on_declared=metrics.declared
+        client,
+        settings.task_queue,
+        settings.broadcast_channels,
+        on_declared=metrics.declared,
+        config=settings.config,
     )
-    bolt = build_slack_app(incidents, slack, secret, settings.default_severity, metrics)
+    bolt = build_slack_app(
+        incidents, slack, secret, settings.default_severity, metrics, settings.config.reactions.broadcast
+    )
     alerts = AlertRoutes(incidents, settings)
     runner = web.AppRunner(create_web_app(bolt, client, alerts, metrics), access_log=None)
     await runner.setup()

@@ -20,8 +20,8 @@ from temporalio.service import RPCError
 from activities import slack_render as render
 from domain import commands as cmd
 from domain.commands import UsageError, parse_command
-from domain.models import ReactionAdded, StageChange
-from domain.vocab import BROADCAST_REACTIONS, Severity, Stage
+from domain.models import DEFAULT_REACTIONS, ReactionAdded, StageChange
+from domain.vocab import Severity, Stage
 from starter import modals
 from starter.dispatch import Dispatcher, Invocation, Reply
 from starter.incidents import IncidentError, Incidents
@@ -43,6 +43,7 @@ def build_slack_app(
     signing_secret: str,
     default_severity: Severity = Severity.SEV3,
     metrics: WebMetrics | None = None,
+    reactions: tuple[str, ...] = DEFAULT_REACTIONS,
 ) -> AsyncApp:
     app = AsyncApp(
         client=client,
@@ -50,7 +51,7 @@ def build_slack_app(
         process_before_response=True,  # we answer from ack() after the Temporal call
         ignoring_self_events_enabled=True,
     )
-    listeners = _Listeners(incidents, Dispatcher(incidents), default_severity, metrics)
+    listeners = _Listeners(incidents, Dispatcher(incidents), default_severity, metrics, frozenset(reactions))
     app.command(re.compile(r"^/.+"))(listeners.on_command)
     app.event("reaction_added")(listeners.on_reaction)
     app.view(modals.DECLARE_CALLBACK)(listeners.on_declare_form)
@@ -65,11 +66,13 @@ class _Listeners:
         dispatcher: Dispatcher,
         default_severity: Severity,
         metrics: WebMetrics | None,
+        reactions: frozenset[str],
     ) -> None:
         self.incidents = incidents
         self.dispatcher = dispatcher
         self.default_severity = default_severity
         self.metrics = metrics
+        self.reactions = reactions  # warroom.toml `reactions.broadcast`; the workflow checks them again
 
     async def on_command(self, ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
         slash = str(command.get("command") or "/incident")
@@ -127,7 +130,7 @@ class _Listeners:
     async def on_reaction(self, event: dict[str, Any]) -> None:
         """A broadcast emoji on a message in an incident channel: that message becomes a status update."""
         item = event.get("item") or {}
-        if event.get("reaction") not in BROADCAST_REACTIONS or item.get("type") != "message":
+        if event.get("reaction") not in self.reactions or item.get("type") != "message":
             return
         channel = str(item.get("channel", ""))
         incident_id = await self.incidents.for_channel(channel)

@@ -159,5 +159,7 @@ async def running_stack(
         slack = AsyncWebClient(token=TOKEN, base_url=sandbox.api_url)
         async with serving(settings, client, slack, host="127.0.0.1", port=0) as web:
             sandbox.ingress_url = f"http://127.0.0.1:{web.port}/slack/events"
-            incidents = Incidents(client, settings.task_queue, settings.broadcast_channels)
+            incidents = Incidents(
+                client, settings.task_queue, settings.broadcast_channels, config=settings.config
+            )
             yield Stack(temporal, sandbox, control, incidents, settings, web, broadcast, general)

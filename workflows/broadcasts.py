@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from domain.effects import OverviewTarget, ThreadTarget
 from domain.models import Announcement, BroadcastThread, IncidentState
+from domain.vocab import Stage
 
 
 def missing_overviews(s: IncidentState) -> list[BroadcastThread]:
@@ -58,6 +59,25 @@ def apply(s: IncidentState, wanted: tuple[str, ...]) -> tuple[list[str], list[st
         for b in s.broadcasts
     ] + [BroadcastThread(channel_id=c) for c in added if c not in known]
     return added, removed
+
+
+def stage_channels(s: IncidentState, stage: Stage) -> tuple[str, ...]:
+    """Channels warroom.toml adds when the incident reaches `stage`; none for a private incident."""
+    return () if s.private else s.stage_broadcasts.get(stage.value, ())
+
+
+def add_stage_channels(s: IncidentState, stage: Stage) -> str:
+    """Activates the stage's channels that are not active yet (a removed one continues its thread); each
+    gets its overview before the stage update is threaded under it (IncidentWorkflow._drain). Channels
+    already active are left alone, failing ones included. Returns what changed, "" for nothing."""
+    current = s.broadcast_channel_ids
+    added = [c for c in stage_channels(s, stage) if c not in current and c != s.channel_id]
+    known = {b.channel_id for b in s.broadcasts}
+    s.broadcasts = [
+        b.model_copy(update={"active": True, "error": None}) if b.channel_id in added else b
+        for b in s.broadcasts
+    ] + [BroadcastThread(channel_id=c) for c in added if c not in known]
+    return describe(added, [])
 
 
 def describe(added: list[str], removed: list[str]) -> str:

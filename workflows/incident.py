@@ -48,7 +48,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEvent,
     )
     from domain.naming import DIRECTORY_WORKFLOW_ID
-    from domain.vocab import BROADCAST_REACTIONS, Stage, Status, incident_label
+    from domain.vocab import Stage, Status, incident_label
     from workflows import attributes, broadcasts, observe
     from workflows.directory import IncidentDirectoryWorkflow
 
@@ -87,6 +87,10 @@ class IncidentWorkflow:
             alert=d.alert,
             seen_alerts=[a.fingerprint for a in d.alert.alerts] if d.alert else [],
             resolve_mitigates=d.resolve_mitigates,
+            stage_broadcasts=d.stage_broadcasts,
+            broadcast_reactions=d.broadcast_reactions,
+            severity_labels=d.severity_labels,
+            channel_name_template=d.channel_name_template,
         )
         self._declaration = d
 
@@ -137,7 +141,12 @@ class IncidentWorkflow:
         s = self._s
         ref: ChannelRef | None = await self._activity(
             SlackActivities.create_channel,
-            CreateChannelRequest(incident_id=s.incident_id, title=s.title, private=s.private),
+            CreateChannelRequest(
+                incident_id=s.incident_id,
+                title=s.title,
+                private=s.private,
+                name_template=s.channel_name_template,
+            ),
         )
         if ref is None:
             return  # recorded as a problem; broadcasts still go out, without a channel link
@@ -316,8 +325,16 @@ class IncidentWorkflow:
         s.stage = stage
         s.ever_mitigated = s.ever_mitigated or stage is Stage.MITIGATED
         self._record("stage", f"{stage.label}: {context}" if context else stage.label, actor)
+        self._add_stage_broadcasts(stage, actor)
         self._queue("stage", context, actor, stage=stage)
         self._changed()
+
+    def _add_stage_broadcasts(self, stage: Stage, actor: str | None) -> None:
+        """warroom.toml `broadcast.by_stage`; unconfigured (every run before it existed) does nothing."""
+        if broadcasts.stage_channels(self._s, stage) and workflow.patched("stage-broadcasts"):
+            summary = broadcasts.add_stage_channels(self._s, stage)
+            if summary:
+                self._record("broadcast", f"broadcast channels for {stage.label}: {summary}", actor)
 
     @change_stage.validator
     def _validate_stage(self, change: StageChange) -> None:
@@ -424,9 +441,9 @@ class IncidentWorkflow:
 
     @workflow.signal
     def reaction_added(self, reaction: ReactionAdded) -> None:
-        """A :mega:/:pushpin:/:mailbox: reaction: the message becomes a status update, once."""
+        """A broadcast reaction (:mega: etc., or warroom.toml's): the message becomes an update, once."""
         s = self._s
-        if s.status is Status.RESOLVED or reaction.reaction not in BROADCAST_REACTIONS:
+        if s.status is Status.RESOLVED or reaction.reaction not in s.broadcast_reactions:
             return
         if reaction.channel_id != s.channel_id or reaction.message_ts in s.reacted_messages:
             return
