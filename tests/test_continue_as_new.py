@@ -53,3 +53,28 @@ async def test_state_survives_continue_as_new(small_history_stack: Stack) -> Non
     ).result()
     assert len([e for e in result.timeline if e.kind == "update"]) == UPDATES
     assert result.timeline[0].kind == "declared" and result.timeline[-1].kind == "resolved"
+
+
+async def test_a_busy_incident_hands_over_without_waiting_for_a_quiet_moment(
+    small_history_stack: Stack,
+) -> None:
+    """Updates keep arriving while earlier ones are posted: the run still ends near the suggested size, and
+    the queued updates travel to the next run, each posted once, in order."""
+    stack = small_history_stack
+    incident_id, _ = await declare(stack)
+    handle = stack.temporal.client.get_workflow_handle(incident_workflow_id(incident_id))
+    first_run = (await handle.describe()).run_id
+    burst = [f"burst {i}" for i in range(30)]
+    for text in burst:  # each returns once recorded; the posting happens behind
+        await stack.incidents.post_update(incident_id, StatusUpdate(text=text))
+    await wait_quiet(stack, incident_id)
+
+    first = await stack.temporal.client.get_workflow_handle(
+        incident_workflow_id(incident_id), run_id=first_run
+    ).describe()
+    # Before the patch the first run only ended once the queue was empty (~60 + 30 x 9 events here).
+    assert first.history_length is not None and first.history_length < 160, first.history_length
+    for bc in stack.broadcast:
+        [overview] = await top_level(stack, bc)
+        posted = [r["text"].split()[-1] for r in overview["replies"]]
+        assert posted == [str(i) for i in range(30)]

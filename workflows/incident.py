@@ -59,6 +59,7 @@ SLACK_RETRY = RetryPolicy(
     maximum_attempts=10,
 )
 SLACK_TIMEOUT = timedelta(seconds=30)
+CONTINUE_WITH_QUEUED_WORK = "continue-as-new-with-queued-work"  # workflow.patched ID, see CONTRIBUTING.md
 
 
 def reject(message: str) -> None:
@@ -112,12 +113,15 @@ class IncidentWorkflow:
             await workflow.wait_condition(
                 lambda: self._has_work() or s.resolve_requested or self._should_continue_as_new()
             )
-            await self._drain()
+            await self._drain(may_hand_over=True)
             if s.resolve_requested and not self._has_work():
                 break
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                if not self._has_work():
+                # Queued work travels in the state, so a busy incident does not wait for a quiet moment
+                # (under back-to-back updates a run grew to 3x the suggested size). Runs recorded before
+                # this patch replay their old rule: continue as new only with nothing queued.
+                if self._hand_over_queued_work() or not self._has_work():
                     history = workflow.info().get_current_history_length()
                     observe.log(s, "continuing as new", history_events=history)
                     workflow.continue_as_new(IncidentInput(declaration=self._declaration, state=s))
@@ -182,8 +186,15 @@ class IncidentWorkflow:
         except Exception as err:  # the directory is gone: nothing holds the key
             self._record("problem", f"could not release the alert key: {err}", None)
 
-    async def _drain(self) -> None:
-        """Performs queued work in order: reactions -> overviews -> announcements."""
+    def _hand_over_queued_work(self) -> bool:
+        return self._should_continue_as_new() and workflow.patched(CONTINUE_WITH_QUEUED_WORK)
+
+    async def _drain(self, may_hand_over: bool = False) -> None:
+        """Performs queued work in order: reactions -> overviews -> announcements.
+
+        With `may_hand_over`, stops early when Temporal suggests continuing as new: the rest of the queue
+        goes to the next run with the state. The final drain before completing always finishes.
+        """
         s = self._s
         while s.pending_reactions:
             await self._resolve_reaction(s.pending_reactions[0])
@@ -191,6 +202,8 @@ class IncidentWorkflow:
         if s.overview_stale or self._missing_overviews():
             await self._publish_overviews()
         while s.outbox:
+            if may_hand_over and self._hand_over_queued_work():
+                return
             if self._missing_overviews():  # a channel added meanwhile gets its overview before the update
                 await self._publish_overviews()
             await self._announce(s.outbox[0])
