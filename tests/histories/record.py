@@ -53,7 +53,7 @@ async def _save(client: Client, workflow_id: str, label: str, run_id: str | None
     return {f"{workflow_id}__{label}.json": compact}
 
 
-def _readable(history_json: str) -> str:
+def readable(history_json: str) -> str:
     """The history with every payload decoded (payload data is base64 in the JSON)."""
     decoded = [history_json]
 
@@ -167,7 +167,7 @@ async def _on_stack(scenario: Callable[[Stack], Coroutine[Any, Any, Histories]],
     ):
         histories = await scenario(stack)
         secrets = stack.settings.secrets()
-        leaked = [name for name, text in histories.items() for s in secrets if s in _readable(text)]
+        leaked = [name for name, text in histories.items() for s in secrets if s in readable(text)]
         if leaked:
             raise RuntimeError(f"a secret is in {leaked}")
         return histories
