@@ -204,9 +204,7 @@ class IncidentState(BaseModel):
     ever_mitigated: bool = False
     summary: str = ""
     resolved_at: datetime | None = None
-    resolve_requested: bool = False
     next_seq: int = 1
-    updates_posted: int = 0
     dedup_key: str | None = None
     alert: AlertGroup | None = None
     seen_alerts: list[str] = Field(default_factory=list)  # fingerprints already shown
@@ -248,6 +246,15 @@ class IncidentState(BaseModel):
             resolved_at=self.resolved_at,
             timeline=self.timeline,
         )
+
+    @property
+    def resolve_requested(self) -> bool:
+        return self.status is Status.RESOLVED
+
+    @property
+    def updates_posted(self) -> int:
+        """Status updates sent out: commands and broadcast reactions (the timeline records each once)."""
+        return sum(e.kind in ("update", "reaction") for e in self.timeline)
 
     @property
     def overview_stale(self) -> bool:

@@ -109,9 +109,6 @@ class SandboxState(MessageOps):
     def calls_for(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
 
-    def call_count(self, method: str | None = None) -> int:
-        return len(self.calls) if method is None else len(self.calls_for(method))
-
     @property
     def faults(self) -> list[Fault]:
         return self.fault_book.faults

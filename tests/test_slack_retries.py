@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from domain.models import BroadcastChange, StageChange, StatusUpdate
+from domain.naming import incident_workflow_id
 from domain.vocab import Severity, Stage
 from sandbox.models import Call
 from tests.conftest import RESPONDER, Stack, eventually
@@ -34,14 +35,22 @@ async def test_lost_response_on_channel_creation_reuses_the_channel(stack: Stack
     assert (await stack.incidents.state(incident_id)).channel_id == channel
 
 
-async def test_rate_limit_waits_for_retry_after_and_delivers_once(stack: Stack) -> None:
+async def test_rate_limit_becomes_the_retry_delay_and_delivers_once(stack: Stack) -> None:
     incident_id, _ = await declare(stack)
-    stack.sandbox.state.add_fault("chat.postMessage", status=429, retry_after=1, skip=1)
+    stack.sandbox.state.add_fault("chat.postMessage", status=429, retry_after=3, skip=1)
     await stack.incidents.post_update(incident_id, StatusUpdate(text="slow down"))
     await wait_quiet(stack, incident_id)
-    posts = calls(stack, "chat.postMessage")
-    limited = next(i for i, c in enumerate(posts) if c.status == 429)
-    assert posts[limited + 1].at - posts[limited].at >= 0.9  # the next attempt honoured Retry-After
+    # Temporal records, on the retried attempt, the failure before it: the delay Slack asked for.
+    handle = stack.temporal.client.get_workflow_handle(incident_workflow_id(incident_id))
+    retried = [
+        e.activity_task_started_event_attributes
+        async for e in handle.fetch_history_events()
+        if e.HasField("activity_task_started_event_attributes")
+        and e.activity_task_started_event_attributes.attempt > 1
+    ]
+    [started] = retried
+    info = started.last_failure.application_failure_info
+    assert (info.type, info.next_retry_delay.seconds, info.non_retryable) == ("SlackRateLimited", 3, False)
     for bc in stack.broadcast:
         [overview] = await top_level(stack, bc)
         assert [r["text"].count("slow down") for r in overview["replies"]] == [1]

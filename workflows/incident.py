@@ -223,7 +223,6 @@ class IncidentWorkflow:
         self._s.outbox.append(
             Announcement(key=pending.key, kind="reaction", text=text, actor=r.user_id, link=info.permalink)
         )
-        self._s.updates_posted += 1
         observe.show_incident(self._s)
 
     async def _publish_overviews(self) -> None:
@@ -363,7 +362,6 @@ class IncidentWorkflow:
         """`/incident update`: a status update in the channel and a reply in every broadcast thread."""
         self._record("update", update.text, update.actor)
         self._queue("update", update.text, update.actor)
-        self._s.updates_posted += 1
         observe.show_incident(self._s)
         n = len(self._s.broadcast_channel_ids)
         return CommandReply(text=f"Update posted here and to {n} broadcast channel{'s' if n != 1 else ''}.")
@@ -438,7 +436,6 @@ class IncidentWorkflow:
         s.status = Status.RESOLVED
         s.resolved_at = workflow.now()
         s.summary = resolution.summary
-        s.resolve_requested = True
         self._record("resolved", resolution.summary or "resolved", resolution.actor)
         self._queue("resolved", resolution.summary, resolution.actor)
         self._changed()
