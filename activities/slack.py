@@ -1,25 +1,23 @@
-"""Slack activities: every Slack Web API call warroom makes, each safe to retry.
+"""Slack activities for the incident channel and broadcasts, each safe to retry.
 
 Idempotency: channel creation recognises the channel a previous attempt made (`name_taken` on a channel
-our bot created); every post carries its idempotency key in Slack message metadata, and a retried attempt
-looks for that key before posting again, so no message is ever posted twice by a retry.
+our bot created); posts go through `SlackBase._post_once` (activities.slack_base).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import slack_render as render
+from activities.slack_base import SlackBase
 from activities.slack_errors import SlackCallError
 from activities.telemetry import count_failure, count_updates
 from domain.effects import (
     AnnounceRequest,
+    CallLinkRequest,
     ChannelRef,
     ChannelSetup,
     CreateChannelRequest,
@@ -31,89 +29,11 @@ from domain.effects import (
 )
 from domain.naming import channel_name
 
-METADATA_TYPE = "warroom_post"
 MAX_NAME_SUFFIX = 20
-RETRY_LOOKBACK_SECONDS = 120  # clock skew allowance between worker and Slack
-MAX_LOOKUP_PAGES = 20
 
 
-class SlackActivities:
-    """Holds one AsyncWebClient; its methods are the activities (tests pass a client for the sandbox)."""
-
-    provider = "slack"  # the label its failures are counted under (activities.telemetry)
-
-    def __init__(self, client: AsyncWebClient) -> None:
-        self._client = client
-        self._bot_user_id: str | None = None
-
-    # --- plumbing -------------------------------------------------------------------------------------
-
-    async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
-        """Calls a Web API method; Slack errors raise SlackCallError, transport errors retry."""
-        try:
-            response = await getattr(self._client, method.replace(".", "_"))(**kwargs)
-        except SlackApiError as exc:
-            raise SlackCallError.from_sdk(method, exc) from None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ApplicationError(
-                f"Slack unreachable during {method}: {type(exc).__name__}", type="SlackUnavailable"
-            ) from None
-        return dict(response.data) if isinstance(response.data, dict) else {}
-
-    async def _checked(self, method: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return await self._call(method, **kwargs)
-        except SlackCallError as err:
-            raise err.to_application_error() from None
-
-    async def _bot_user(self) -> str:
-        if self._bot_user_id is None:
-            self._bot_user_id = str((await self._checked("auth.test"))["user_id"])
-        return self._bot_user_id
-
-    async def _post_once(
-        self,
-        channel: str,
-        key: str,
-        text: str,
-        blocks: list[dict[str, Any]] | None = None,
-        thread_ts: str | None = None,
-    ) -> str:
-        """Posts unless a previous attempt of this activity already did (found by its metadata key)."""
-        if activity.info().attempt > 1:
-            found = await self._find_posted(channel, key, thread_ts)
-            if found:
-                return found
-        args: dict[str, Any] = {
-            "channel": channel,
-            "text": text,
-            "metadata": {"event_type": METADATA_TYPE, "event_payload": {"key": key}},
-            "unfurl_links": False,
-            "unfurl_media": False,
-        }
-        if blocks:
-            args["blocks"] = blocks
-        if thread_ts:
-            args["thread_ts"] = thread_ts
-        return str((await self._call("chat.postMessage", **args))["ts"])
-
-    async def _find_posted(self, channel: str, key: str, thread_ts: str | None) -> str | None:
-        """Looks for our key among messages posted since this activity was first scheduled."""
-        since = f"{activity.info().scheduled_time.timestamp() - RETRY_LOOKBACK_SECONDS:.6f}"
-        method, args = "conversations.history", {"channel": channel, "oldest": since}
-        if thread_ts:
-            method, args = "conversations.replies", {**args, "ts": thread_ts}
-        cursor = ""
-        for _ in range(MAX_LOOKUP_PAGES):
-            data = await self._call(method, **args, limit=200, cursor=cursor, include_all_metadata=True)
-            for message in data.get("messages", []):
-                payload = (message.get("metadata") or {}).get("event_payload") or {}
-                if payload.get("key") == key:
-                    return str(message["ts"])
-            cursor = (data.get("response_metadata") or {}).get("next_cursor") or ""
-            if not cursor:
-                break
-        return None
+class SlackActivities(SlackBase):
+    """Channels, overviews, announcements and notes: the incident's Slack side."""
 
     async def _deliver(self, channel: str, work: Any) -> Delivery:
         """Runs one channel's part; a channel-specific failure is reported, not raised."""
@@ -297,6 +217,35 @@ class SlackActivities:
             if message.get("ts") == ts:
                 return dict(message)
         return None
+
+    @activity.defn
+    async def link_call(self, req: CallLinkRequest) -> str:
+        """Bookmarks the incident's call in its channel (editing the previous call's bookmark); returns the
+        bookmark's ID. A retry finds the bookmark an earlier attempt added, so there is only ever one."""
+        title = f"{req.call.label} call"
+        data = await self._checked("bookmarks.list", channel_id=req.channel_id)
+        bookmarks = data.get("bookmarks") or []
+        for bookmark in bookmarks:
+            if bookmark.get("link") == req.call.join_url:
+                return str(bookmark["id"])
+        if req.bookmark_id and any(b.get("id") == req.bookmark_id for b in bookmarks):
+            await self._checked(
+                "bookmarks.edit",
+                channel_id=req.channel_id,
+                bookmark_id=req.bookmark_id,
+                title=title,
+                link=req.call.join_url,
+            )
+            return req.bookmark_id
+        added = await self._checked(
+            "bookmarks.add",
+            channel_id=req.channel_id,
+            title=title,
+            type="link",
+            link=req.call.join_url,
+            emoji=":telephone_receiver:",
+        )
+        return str(added["bookmark"]["id"])
 
     @activity.defn
     async def post_note(self, req: NoteRequest) -> str:

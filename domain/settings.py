@@ -15,6 +15,7 @@ from domain.vocab import DEFAULT_SEVERITY, Severity
 
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+CallProviderSetting = Literal["none", "zoom", "meet"]
 
 
 class Settings(BaseSettings):
@@ -32,7 +33,7 @@ class Settings(BaseSettings):
     task_queue: str = Field(default="warroom", alias="WARROOM_TASK_QUEUE")
     http_port: int = Field(default=3000, alias="WARROOM_HTTP_PORT")
     broadcast_channels_csv: str = Field(default="", alias="WARROOM_BROADCAST_CHANNELS")
-    call_provider: str = Field(default="none", alias="WARROOM_CALL_PROVIDER")
+    call_provider: CallProviderSetting = Field(default="none", alias="WARROOM_CALL_PROVIDER")
     alert_token: SecretStr | None = Field(default=None, alias="WARROOM_ALERT_TOKEN")
     default_severity: Severity = Field(default=DEFAULT_SEVERITY, alias="WARROOM_DEFAULT_SEVERITY")
     grafana_secret: SecretStr | None = Field(default=None, alias="WARROOM_GRAFANA_SECRET")
@@ -43,8 +44,27 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] | None = Field(default=None, alias="WARROOM_LOG_FORMAT")
     log_level: str = Field(default="info", alias="WARROOM_LOG_LEVEL")
     worker_metrics_port: int = Field(default=9464, ge=0, le=65535, alias="WARROOM_WORKER_METRICS_PORT")
+    # Zoom Server-to-Server OAuth, Google Meet (service account with delegation), Jira Cloud.
+    zoom_account_id: str | None = Field(default=None, alias="ZOOM_ACCOUNT_ID")
+    zoom_client_id: str | None = Field(default=None, alias="ZOOM_CLIENT_ID")
+    zoom_client_secret: SecretStr | None = Field(default=None, alias="ZOOM_CLIENT_SECRET")
+    zoom_api_url: str = Field(default="https://api.zoom.us/v2", alias="ZOOM_API_URL")
+    zoom_oauth_url: str = Field(default="https://zoom.us/oauth/token", alias="ZOOM_OAUTH_URL")
+    google_credentials_path: str | None = Field(default=None, alias="GOOGLE_APPLICATION_CREDENTIALS")
+    google_meet_subject: str | None = Field(default=None, alias="GOOGLE_MEET_SUBJECT")
+    google_meet_api_url: str = Field(default="https://meet.googleapis.com/v2", alias="GOOGLE_MEET_API_URL")
+    jira_url: str | None = Field(default=None, alias="JIRA_URL")
+    jira_email: str | None = Field(default=None, alias="JIRA_EMAIL")
+    jira_api_token: SecretStr | None = Field(default=None, alias="JIRA_API_TOKEN")
+    jira_project_key: str | None = Field(default=None, alias="JIRA_PROJECT_KEY")
+    jira_issue_type: str = Field(default="Task", alias="JIRA_ISSUE_TYPE")
     # Path of warroom.toml (structured configuration, domain.config); unset: none.
     config_path: str | None = Field(default=None, alias="WARROOM_CONFIG")
+
+    @field_validator("call_provider", mode="before")
+    @classmethod
+    def _lower_provider(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("log_format", mode="before")
     @classmethod
@@ -90,5 +110,34 @@ class Settings(BaseSettings):
             self.slack_app_token,
             self.alert_token,
             self.grafana_secret,
+            self.zoom_client_secret,
+            self.jira_api_token,
         ]
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+
+    def missing_for(self, integration: str) -> list[str]:
+        """The environment variables `integration` (zoom, meet, jira) still needs; empty when it is set up."""
+        needed: dict[str, tuple[tuple[str, object], ...]] = {
+            "zoom": (
+                ("ZOOM_ACCOUNT_ID", self.zoom_account_id),
+                ("ZOOM_CLIENT_ID", self.zoom_client_id),
+                ("ZOOM_CLIENT_SECRET", self.zoom_client_secret),
+            ),
+            "meet": (
+                ("GOOGLE_APPLICATION_CREDENTIALS", self.google_credentials_path),
+                ("GOOGLE_MEET_SUBJECT", self.google_meet_subject),
+            ),
+            "jira": (
+                ("JIRA_URL", self.jira_url),
+                ("JIRA_EMAIL", self.jira_email),
+                ("JIRA_API_TOKEN", self.jira_api_token),
+                ("JIRA_PROJECT_KEY", self.jira_project_key),
+            ),
+        }
+        return [name for name, value in needed[integration] if not _present(value)]
+
+
+def _present(value: object) -> bool:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return bool(value and str(value).strip())
