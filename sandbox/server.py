@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from types import TracebackType
 
 from aiohttp import web
 
 from sandbox.control import PLATFORM_KEY, add_routes, control_errors
+from sandbox.jira import JiraFake
+from sandbox.meet import MeetFake
 from sandbox.platform import Platform
 from sandbox.state import SandboxState
+from sandbox.vendor import VendorFake
 from sandbox.webapi import STATE_KEY, handle_api
+from sandbox.zoom import ZoomFake
 
 
 def create_app(
@@ -19,8 +25,10 @@ def create_app(
     ingress_url: str | None = None,
     ingress_timeout: float = 3.0,
     platform: Platform | None = None,
+    vendors: Sequence[VendorFake] = (),
 ) -> web.Application:
-    """The Web API under `/api/`, the control API under `/_sandbox/`, sharing one state."""
+    """The Web API under `/api/`, the control API under `/_sandbox/`, sharing one state; each vendor
+    stand-in (Zoom, Meet, Jira) under its own prefix."""
     app = web.Application(middlewares=[control_errors])
     app[STATE_KEY] = state
     app[PLATFORM_KEY] = platform or Platform(state, signing_secret, ingress_url, ingress_timeout)
@@ -28,6 +36,8 @@ def create_app(
     app.router.add_route("POST", "/api/{method}", handle_api)
     app.router.add_route("GET", "/api/{method}", handle_api)
     add_routes(app)
+    for vendor in vendors:
+        vendor.add_routes(app)
     return app
 
 
@@ -56,6 +66,9 @@ class SandboxServer:
             trigger_ttl=trigger_ttl,
         )
         self.platform = Platform(self.state, signing_secret, ingress_url, ingress_timeout)
+        self.zoom = ZoomFake()
+        self.meet = MeetFake()
+        self.jira = JiraFake()
         self.app: web.Application | None = None
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
@@ -78,10 +91,22 @@ class SandboxServer:
     def api_url(self) -> str:
         return self.url + "/api/"
 
+    @property
+    def vendors(self) -> tuple[VendorFake, ...]:
+        return (self.zoom, self.meet, self.jira)
+
+    def vendor_settings(self, workdir: Path) -> dict[str, str]:
+        """Settings pointing warroom's Zoom, Meet and Jira clients at this sandbox's stand-ins."""
+        settings: dict[str, str] = {}
+        for vendor in self.vendors:
+            settings.update(vendor.settings(self.url, workdir))
+        return settings
+
     async def start(self) -> None:
         if self._runner is not None:
             raise RuntimeError("the sandbox is already started")
-        self.app = create_app(self.state, platform=self.platform)  # a stopped app cannot start again
+        # A stopped app cannot start again: each start builds a new one.
+        self.app = create_app(self.state, platform=self.platform, vendors=self.vendors)
         runner = web.AppRunner(self.app, access_log=None)
         await runner.setup()
         try:

@@ -439,8 +439,9 @@ def test_dockerfile_runs_as_non_root_and_installs_dependencies_before_the_code()
     assert not {".", "./"} & set(sources), "copy the code by name, never the whole context"
     setuptools = tomllib.loads(PYPROJECT.read_text())["tool"]["setuptools"]
     copied = {src.rstrip("/") for src in sources}
-    for package in setuptools["packages"]:
-        assert package in copied, f"the Dockerfile does not copy {package}/"
+    for package in setuptools["packages"]:  # a subpackage (`activities.calls`) comes with its parent
+        top = package.split(".")[0]
+        assert top in copied, f"the Dockerfile does not copy {top}/"
     for module in setuptools.get("py-modules", []):
         assert f"{module}.py" in copied, f"the Dockerfile does not copy {module}.py"
     assert ("EXPOSE", "3000") in steps
