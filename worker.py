@@ -21,13 +21,17 @@ from temporalio.runtime import (
 )
 from temporalio.worker import Worker
 
+from activities.calls import providers_from
+from activities.jira import JiraActivities
 from activities.slack import SlackActivities
+from activities.slack_dm import SlackDmActivities
 from activities.telemetry import IntegrationFailures
 from domain.settings import Settings
 from workflows.directory import IncidentDirectoryWorkflow
 from workflows.incident import IncidentWorkflow
+from workflows.reminder import ReminderWorkflow
 
-WORKFLOWS: Sequence[type] = (IncidentWorkflow, IncidentDirectoryWorkflow)
+WORKFLOWS: Sequence[type] = (IncidentWorkflow, IncidentDirectoryWorkflow, ReminderWorkflow)
 
 log = structlog.get_logger("warroom.worker")
 
@@ -80,8 +84,13 @@ def slack_client(settings: Settings, session: aiohttp.ClientSession | None = Non
     return AsyncWebClient(token=token, base_url=settings.slack_api_url, timeout=15, session=session)
 
 
-def activities_for(slack: AsyncWebClient) -> list[Any]:
+def activities_for(
+    settings: Settings, slack: AsyncWebClient, session: aiohttp.ClientSession | None = None
+) -> list[Any]:
+    """Every activity: Slack (channel, broadcasts, DMs), calls (Zoom, Meet) and Jira. Vendors that are not
+    configured still register, and answer with the settings they miss."""
     acts = SlackActivities(slack)
+    dms = SlackDmActivities(slack)
     return [
         acts.create_channel,
         acts.set_up_channel,
@@ -89,15 +98,26 @@ def activities_for(slack: AsyncWebClient) -> list[Any]:
         acts.announce,
         acts.fetch_message,
         acts.post_note,
+        acts.link_call,
+        dms.plan_reminder,
+        dms.deliver_reminder,
+        providers_from(settings, session).create_call,
+        JiraActivities(settings, session).create_ticket,
     ]
 
 
-def build_worker(client: Client, settings: Settings, slack: AsyncWebClient | None = None) -> Worker:
+def build_worker(
+    client: Client,
+    settings: Settings,
+    slack: AsyncWebClient | None = None,
+    session: aiohttp.ClientSession | None = None,
+) -> Worker:
+    """With `session`, Zoom, Meet and Jira calls reuse its connections too."""
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=list(WORKFLOWS),
-        activities=activities_for(slack or slack_client(settings)),
+        activities=activities_for(settings, slack or slack_client(settings, session), session),
         interceptors=[IntegrationFailures()],
     )
 
@@ -106,4 +126,4 @@ async def run_worker(settings: Settings) -> None:
     client = await connect(settings, telemetry(metrics_address(settings)))
     log.info("worker_started", task_queue=settings.task_queue, namespace=settings.temporal_namespace)
     async with aiohttp.ClientSession() as session:
-        await build_worker(client, settings, slack_client(settings, session)).run()
+        await build_worker(client, settings, slack_client(settings, session), session).run()

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.alerts import AlertGroup
-from domain.models import Announcement, IncidentView, TimelineEvent
+from domain.models import Announcement, CallInfo, IncidentView, ReminderInput, TicketInfo, TimelineEvent
 from domain.vocab import Stage, Status, incident_label
 
 _KEEP = re.compile(r"<([@#][UWCG][A-Z0-9]+)(?:\|[^<>]*)?>")
@@ -28,6 +28,8 @@ _KIND_EMOJI = {
     "commander": ":bust_in_silhouette:",
     "resolved": ":white_check_mark:",
     "alert": ":rotating_light:",
+    "call": ":telephone_receiver:",
+    "ticket": ":ticket:",
 }
 ALERTS_IN_OVERVIEW = 5
 PURPOSE_LIMIT = 250
@@ -78,6 +80,8 @@ def overview_blocks(view: IncidentView, *, in_broadcast: bool) -> list[dict[str,
         f"*Commander*\n{user(view.commander)}",
         f"*Channel*\n<#{view.channel_id}>" if view.channel_id else "*Channel*\ncreating…",
     ]
+    if view.call is not None and not (in_broadcast and view.private):
+        fields.append(f"*Call*\n{call_link(view.call)}")
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} *{headline(view)}*"}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
@@ -99,6 +103,14 @@ def _link(url: str, label: str) -> str:
     if url.startswith(("https://", "http://")) and not any(c in url for c in "<>| "):
         return f"<{url}|{label}>"
     return safe(label)
+
+
+def call_link(call: CallInfo) -> str:
+    return _link(call.join_url, f"Join {call.label} call")
+
+
+def ticket_link(ticket: TicketInfo) -> str:
+    return _link(ticket.url, ticket.key)
 
 
 def alert_context(group: AlertGroup) -> str:
@@ -125,6 +137,9 @@ def channel_purpose(view: IncidentView) -> str:
         f"{incident_label(view.incident_id)} {view.title} | {view.severity_label} | {state} "
         f"| IC: {user(view.commander)}"
     )
+    if view.call is not None:  # the link goes first, so a long title cannot push it out of the limit
+        call = f"{view.call.label}: {view.call.join_url} | "
+        purpose = call + purpose if len(call) < PURPOSE_LIMIT else purpose
     return purpose if len(purpose) <= PURPOSE_LIMIT else purpose[: PURPOSE_LIMIT - 1] + "…"
 
 
@@ -141,6 +156,8 @@ def announcement_text(view: IncidentView, a: Announcement, *, in_broadcast: bool
         source = f" (<{a.link}|source>)" if a.link else ""
         quoted = "\n".join(f"> {line}" for line in body.splitlines()) or "> (no text)"
         return f"{icon} {prefix}Update{by}{source}\n{quoted}"
+    if a.kind in ("call", "ticket") and a.link:
+        return f"{icon} {prefix}{_link(a.link, body)}{by}"
     if a.kind == "resolved":
         return f"{icon} {prefix}*Resolved*{': ' + body if body else ''}{by}"
     return f"{icon} {prefix}{body}{by}"
@@ -152,3 +169,9 @@ def timeline_text(events: list[TimelineEvent], incident_id: int) -> str:
         by = f" ({user(e.actor)})" if e.actor else ""
         lines.append(f"• `{e.at:%Y-%m-%d %H:%M:%S}Z` *{e.kind}*{by}: {safe(e.text)}")
     return "\n".join(lines)
+
+
+def reminder_text(r: ReminderInput) -> str:
+    """The DM a reminder sends: its text and where it was set."""
+    where = f" in <#{r.channel_id}>" if r.channel_id else ""
+    return f":alarm_clock: Reminder from *{incident_label(r.incident_id)}*{where}: {safe(r.text)}"

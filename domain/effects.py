@@ -6,7 +6,11 @@ history and never needs a `workflow.patched` guard.
 
 from __future__ import annotations
 
-from domain.models import Announcement, IncidentView, Model
+from datetime import datetime
+
+# CallInfo, CallProviderName and TicketInfo belong to the incident's state; activities import them from here.
+from domain.models import Announcement, CallInfo, CallProviderName, IncidentView, Model
+from domain.models import TicketInfo as TicketInfo
 from domain.naming import DEFAULT_CHANNEL_TEMPLATE
 
 
@@ -76,3 +80,49 @@ class NoteRequest(Model):
     channel_id: str
     text: str
     key: str
+
+
+# --- Calls (activities/calls) -----------------------------------------------------------------------------
+
+
+class CallRequest(Model):
+    incident_id: int
+    topic: str  # `INC-7: Checkout latency above 2s`
+    provider: CallProviderName
+    key: str  # idempotency key, unique per requested call: a retry finds the meeting it made
+
+
+class CallLinkRequest(Model):
+    """Adds (or, with `bookmark_id`, edits) the channel bookmark of the incident's call."""
+
+    channel_id: str
+    call: CallInfo
+    bookmark_id: str | None = None
+
+
+# --- Jira (activities/jira) -------------------------------------------------------------------------------
+
+
+class TicketRequest(Model):
+    incident: IncidentView
+    summary: str
+    requested_by: str | None = None  # Slack user ID
+    key: str  # idempotency key, unique per requested ticket: a retry finds the issue it made
+
+
+# --- Direct messages (activities/slack_dm) ----------------------------------------------------------------
+
+
+class ReminderPlanRequest(Model):
+    user_id: str
+    when: str  # the user's time expression (domain.timeexpr)
+    now: datetime  # workflow.now() when the command arrived
+
+
+class ReminderPlan(Model):
+    """When `when` falls for that user; `error` is a usage message instead."""
+
+    due: datetime | None = None
+    local: str = ""  # `Sat 28 Nov 09:00 (Europe/Paris)`
+    error: str | None = None
+    zone_known: bool = True  # False: Slack did not tell us the user's time zone; UTC was used

@@ -40,6 +40,7 @@ class Declaration(Model):
     broadcast_reactions: tuple[str, ...] = DEFAULT_REACTIONS
     severity_labels: dict[str, str] = Field(default_factory=dict)  # severity -> display name
     channel_name_template: str = DEFAULT_CHANNEL_TEMPLATE
+    call_provider: CallProviderName | None = None  # WARROOM_CALL_PROVIDER: a call is created at declare
 
 
 # --- Handler payloads (updates and signals) ----------------------------------------------------------
@@ -75,6 +76,32 @@ class BroadcastChange(Model):
     actor: str | None = None
 
 
+class CallStart(Model):
+    """`/incident call [zoom|meet]`: a new call, replacing the current one."""
+
+    provider: CallProviderName
+    actor: str | None = None
+
+
+class TicketOrder(Model):
+    """`/incident jira <summary>`."""
+
+    summary: str
+    actor: str | None = None
+
+
+class ReminderOrder(Model):
+    """`/incident remind <when> <text>`: `when` is resolved in the caller's Slack time zone."""
+
+    when: str
+    text: str
+    actor: str
+
+
+class ReminderCancel(Model):
+    actor: str
+
+
 class Resolution(Model):
     summary: str = ""
     actor: str | None = None
@@ -108,6 +135,72 @@ class DedupRelease(Model):
     incident_id: int
 
 
+# --- Calls, tickets, reminders -------------------------------------------------------------------
+
+CallProviderName = Literal["zoom", "meet"]
+CALL_LABELS: dict[str, str] = {"zoom": "Zoom", "meet": "Google Meet"}
+
+
+class CallInfo(Model):
+    provider: CallProviderName
+    join_url: str
+    meeting_id: str  # the provider's ID (Zoom meeting ID, Meet space name)
+
+    @property
+    def label(self) -> str:
+        return CALL_LABELS[self.provider]
+
+
+class TicketInfo(Model):
+    key: str  # `OPS-42`
+    url: str  # the issue's browse URL
+    summary: str
+
+
+class PendingCall(Model):
+    key: str
+    provider: CallProviderName
+    actor: str | None = None
+
+
+class PendingTicket(Model):
+    key: str
+    summary: str
+    actor: str | None = None
+
+
+class ReminderRecord(Model):
+    """A reminder set from this incident; its ReminderWorkflow (`reminder-<id>`) owns its fate."""
+
+    reminder_id: str  # `<incident>-<n>`
+    user_id: str
+    due: datetime
+    local: str  # the due time as the user's clock shows it
+    text: str
+
+
+class ReminderInput(Model):
+    reminder_id: str
+    incident_id: int
+    user_id: str
+    text: str
+    due: datetime
+    local: str
+    channel_id: str | None = None
+
+
+ReminderStatus = Literal["pending", "sending", "delivered", "cancelled", "failed"]
+
+
+class ReminderView(Model):
+    reminder_id: str
+    user_id: str
+    due: datetime
+    local: str
+    text: str
+    status: ReminderStatus
+
+
 # --- State -----------------------------------------------------------------------------------------
 
 
@@ -131,7 +224,9 @@ class BroadcastThread(Model):
     error: str | None = None  # a permanent Slack error for this channel; cleared when it is added again
 
 
-AnnouncementKind = Literal["update", "stage", "severity", "commander", "reaction", "resolved", "alert"]
+AnnouncementKind = Literal[
+    "update", "stage", "severity", "commander", "reaction", "resolved", "alert", "call", "ticket"
+]
 
 
 class Announcement(Model):
@@ -141,7 +236,7 @@ class Announcement(Model):
     kind: AnnouncementKind
     text: str
     actor: str | None = None
-    link: str | None = None  # permalink of the source message for reactions
+    link: str | None = None  # permalink of the source message (reactions), the call or the ticket
     stage: Stage | None = None
     channel_only: bool = False  # e.g. alerts firing again: for responders, not for stakeholders
 
@@ -169,6 +264,7 @@ class IncidentView(Model):
     resolved_at: datetime | None = None
     alert: AlertGroup | None = None
     severity_labels: dict[str, str] = Field(default_factory=dict)
+    call: CallInfo | None = None
 
     @property
     def severity_label(self) -> str:
@@ -214,6 +310,14 @@ class IncidentState(BaseModel):
     broadcast_reactions: tuple[str, ...] = DEFAULT_REACTIONS
     severity_labels: dict[str, str] = Field(default_factory=dict)
     channel_name_template: str = DEFAULT_CHANNEL_TEMPLATE
+    call: CallInfo | None = None
+    call_bookmark_id: str | None = None
+    call_bookmarked: bool = True  # False: the current call still needs its channel bookmark
+    pending_calls: list[PendingCall] = Field(default_factory=list)
+    tickets: list[TicketInfo] = Field(default_factory=list)
+    pending_tickets: list[PendingTicket] = Field(default_factory=list)
+    reminders: list[ReminderRecord] = Field(default_factory=list)
+    next_reminder: int = 1
 
     def view(self) -> IncidentView:
         return IncidentView(
@@ -232,6 +336,7 @@ class IncidentState(BaseModel):
             resolved_at=self.resolved_at,
             alert=self.alert,
             severity_labels=self.severity_labels,
+            call=self.call,
         )
 
     def result(self) -> IncidentResult:

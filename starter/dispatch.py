@@ -2,37 +2,76 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from activities import slack_render as render
 from domain import commands as cmd
 from domain.models import (
+    CALL_LABELS,
     BroadcastChange,
+    CallProviderName,
+    CallStart,
     CommanderChange,
     IncidentState,
+    ReminderOrder,
+    ReminderRecord,
     Resolution,
     SeverityChange,
     StageChange,
     StatusUpdate,
+    TicketOrder,
 )
 from domain.naming import channel_name
+from domain.settings import Settings
 from domain.vocab import Status, incident_label
 from starter.incidents import Incidents
 
 TIMELINE_LIMIT = 40  # events shown by /incident timeline; the full record is the workflow's result
 
 NOT_HERE_YET = {
-    "start_call": "calls",
-    "create_ticket": "Jira tickets",
-    "remind": "reminders",
-    "cancel_reminder": "reminders",
-    "list_reminders": "reminders",
     "assign_role": "roles",
     "add_followup": "follow-ups",
     "list_followups": "follow-ups",
     "debrief": "debriefs",
 }
+
+
+@dataclass(frozen=True)
+class Integrations:
+    """Which calls and Jira this deployment has set up: the ingress answers at once when one is not."""
+
+    call_provider: CallProviderName | None = None  # WARROOM_CALL_PROVIDER
+    missing: Mapping[str, list[str]] = field(default_factory=dict)  # zoom/meet/jira -> unset variables
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Integrations:
+        provider = None if settings.call_provider == "none" else settings.call_provider
+        return cls(provider, {name: settings.missing_for(name) for name in ("zoom", "meet", "jira")})
+
+    def call_provider_for(self, asked: CallProviderName | None) -> tuple[CallProviderName | None, str]:
+        """The provider to use (asked, else the configured default, else the one set up), or why there is
+        none."""
+        ready: list[CallProviderName] = [p for p in ("zoom", "meet") if self.ready(p)]
+        provider = asked or self.call_provider or (ready[0] if ready else None)
+        if provider is None:
+            zoom, meet = _vars(self.missing.get("zoom", [])), _vars(self.missing.get("meet", []))
+            return None, (
+                "No call provider is set up in this warroom. Set `WARROOM_CALL_PROVIDER=zoom` with "
+                f"{zoom}, or `meet` with {meet}."
+            )
+        if not self.ready(provider):
+            missing = _vars(self.missing[provider])
+            return None, f"{CALL_LABELS[provider]} is not set up in this warroom: set {missing}."
+        return provider, ""
+
+    def ready(self, integration: str) -> bool:
+        return not self.missing.get(integration)
+
+
+def _vars(names: list[str]) -> str:
+    return ", ".join(f"`{n}`" for n in names) or "its settings"
 
 
 @dataclass(frozen=True)
@@ -55,8 +94,9 @@ class Reply:
 
 
 class Dispatcher:
-    def __init__(self, incidents: Incidents) -> None:
+    def __init__(self, incidents: Incidents, integrations: Integrations | None = None) -> None:
         self.incidents = incidents
+        self.integrations = integrations or Integrations()
 
     async def run(self, command: cmd.Command, who: Invocation) -> Reply:
         if isinstance(command, cmd.Help):
@@ -66,6 +106,9 @@ class Dispatcher:
             return await self._declare(command, who)
         if command.kind in NOT_HERE_YET:
             return Reply(f"{NOT_HERE_YET[command.kind].capitalize()} are not set up in this warroom yet.")
+        unready = self._not_set_up(command)
+        if unready:
+            return Reply(unready)
         incident_id = await self.incidents.for_channel(who.channel_id, who.channel_name)
         slash = who.slash_command
         if incident_id is None:
@@ -74,6 +117,14 @@ class Dispatcher:
                 f"incident's own channel, or declare one with `{slash} declare &lt;title&gt;`."
             )
         return await self._in_incident(incident_id, command, who)
+
+    def _not_set_up(self, command: cmd.Command) -> str:
+        """Why this command cannot work in this deployment (an integration's settings are missing), or ""."""
+        if isinstance(command, cmd.StartCall):
+            return self.integrations.call_provider_for(command.provider)[1]
+        if isinstance(command, cmd.CreateTicket) and not self.integrations.ready("jira"):
+            return f"Jira is not set up in this warroom: set {_vars(self.integrations.missing['jira'])}."
+        return ""
 
     async def _declare(self, command: cmd.Declare, who: Invocation) -> Reply:
         if command.title is None:
@@ -126,6 +177,20 @@ class Dispatcher:
             case cmd.Timeline():
                 events = await inc.timeline(incident_id)
                 text = render.timeline_text(events[-TIMELINE_LIMIT:], incident_id)
+            case cmd.StartCall(provider=asked):
+                provider, _ = self.integrations.call_provider_for(asked)
+                assert provider is not None  # _not_set_up answered otherwise
+                start = CallStart(provider=provider, actor=actor)
+                text = await inc.start_call(incident_id, start, rid)
+            case cmd.CreateTicket(summary=summary):
+                text = await inc.create_ticket(incident_id, TicketOrder(summary=summary, actor=actor), rid)
+            case cmd.Remind(when=when, text=body):
+                order = ReminderOrder(when=when, text=body, actor=actor)
+                text = await inc.set_reminder(incident_id, order, rid)
+            case cmd.ListReminders():
+                text = reminders_text(await inc.pending_reminders(incident_id, actor), who.slash_command)
+            case cmd.CancelReminder(reminder_id=reminder_id):
+                text = await inc.cancel_reminder(reminder_id, actor, rid)
             case cmd.Resolve(summary=summary):
                 text = await inc.resolve(incident_id, Resolution(summary=summary, actor=actor), rid)
             case _:
@@ -141,6 +206,15 @@ def broadcast_text(state: IncidentState, slash_command: str) -> str:
     return f"Updates go to {listed}. Change with `{slash_command} broadcast add|remove #channel`."
 
 
+def reminders_text(reminders: list[ReminderRecord], slash_command: str) -> str:
+    if not reminders:
+        return f"You have no pending reminders here. Set one with `{slash_command} remind in 2h <text>`."
+    lines = ["Your pending reminders:"]
+    lines += [f"• `{r.reminder_id}` {r.local}: {render.safe(r.text)}" for r in reminders]
+    lines.append(f"Cancel one with `{slash_command} remind cancel <id>`.".replace("<id>", "&lt;id&gt;"))
+    return "\n".join(lines)
+
+
 def status_text(state: IncidentState, now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     resolved = state.status is Status.RESOLVED
@@ -149,9 +223,12 @@ def status_text(state: IncidentState, now: datetime | None = None) -> str:
         f"*{render.headline(state.view())}*",
         f"Severity: *{state.severity.label}*  Stage: *{'Resolved' if resolved else state.stage.label}*",
         f"Commander: {render.user(state.commander)}",
+        f"Call: {render.call_link(state.call) if state.call else 'none'}",
         f"Broadcast to: {', '.join(f'<#{c}>' for c in state.broadcast_channel_ids) or 'none'}",
         f"{'Lasted' if resolved else 'Open for'}: {age}  Updates: {state.updates_posted}",
     ]
+    if state.tickets:
+        lines.append("Jira: " + ", ".join(render.ticket_link(t) for t in state.tickets))
     if resolved and not state.ever_mitigated:
         lines.append(":warning: It was never marked Mitigated.")
     return "\n".join(lines)

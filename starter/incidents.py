@@ -9,6 +9,7 @@ await incidents.post_update(incident_id, StatusUpdate(text="Rolled back"))
 from __future__ import annotations
 
 import asyncio
+import builtins
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from domain.alerts import AlertGroup
 from domain.config import WarroomConfig
 from domain.models import (
     BroadcastChange,
+    CallProviderName,
+    CallStart,
     CommanderChange,
     CommandReply,
     Declaration,
@@ -39,18 +42,25 @@ from domain.models import (
     IncidentInput,
     IncidentState,
     ReactionAdded,
+    ReminderCancel,
+    ReminderOrder,
+    ReminderRecord,
+    ReminderView,
     Resolution,
     SeverityChange,
     StageChange,
     StatusUpdate,
+    TicketOrder,
     TimelineEvent,
 )
 from domain.naming import DIRECTORY_WORKFLOW_ID, incident_workflow_id
+from domain.settings import Settings
 from domain.vocab import Severity, Stage, Status, incident_label
 from starter import logs
 from workflows import attributes
 from workflows.directory import IncidentDirectoryWorkflow
 from workflows.incident import IncidentWorkflow
+from workflows.reminder import ReminderWorkflow, reminder_workflow_id
 
 DIRECTORY_ATTEMPTS = 4  # 0.1 + 0.2 + 0.4 s of backoff at most
 PERMANENT_RPC = frozenset(
@@ -92,6 +102,10 @@ class IncidentSummary:
     started: datetime | None
 
 
+def _provider(choice: CallProviderName | Literal["none"]) -> CallProviderName | None:
+    return None if choice == "none" else choice
+
+
 class Incidents:
     """Declares incidents and sends them commands, through Temporal only.
 
@@ -106,14 +120,29 @@ class Incidents:
         broadcast_channels: tuple[str, ...] = (),
         on_declared: Callable[[Severity, str], None] | None = None,
         config: WarroomConfig | None = None,
+        call_provider: CallProviderName | None = None,
     ) -> None:
         self.client = client
         self.task_queue = task_queue
         self.broadcast_channels = broadcast_channels
         self.on_declared = on_declared
         self.config = config or WarroomConfig()
+        self.call_provider = call_provider  # a call for every incident declared here
         self._channels: dict[str, int] = {}  # channel -> incident; never changes once known
         self._claims: dict[str, asyncio.Future[DedupGrant]] = {}
+
+    @classmethod
+    def from_settings(
+        cls, client: Client, settings: Settings, on_declared: Callable[[Severity, str], None] | None = None
+    ) -> Incidents:
+        return cls(
+            client,
+            settings.task_queue,
+            settings.broadcast_channels,
+            on_declared=on_declared,
+            config=settings.config,
+            call_provider=None if settings.call_provider == "none" else settings.call_provider,
+        )
 
     # --- declaring ------------------------------------------------------------------------------------
 
@@ -155,8 +184,12 @@ class Incidents:
         source: str = "api",
         broadcast_channels: tuple[str, ...] | None = None,
         slash_command: str = "/incident",
+        call_provider: CallProviderName | Literal["none"] | None = None,
     ) -> int:
-        """Starts a new incident and returns its ID; the channel and overviews follow within seconds."""
+        """Starts a new incident and returns its ID; the channel and overviews follow within seconds.
+
+        `call_provider`: the call it gets at once; None means this deployment's default, "none" no call.
+        """
         incident_id = await self.allocate_id()
         logs.bind_incident(incident_id)
         if broadcast_channels is None:  # a private incident gets no broadcast channel unless named
@@ -172,6 +205,7 @@ class Incidents:
             source=source,
             broadcast_channels=channels if private else self._with(channels, severity),
             slash_command=slash_command,
+            call_provider=self.call_provider if call_provider is None else _provider(call_provider),
             **self.config.declaration_fields(),
         )
         await self._start(declaration)
@@ -234,6 +268,7 @@ class Incidents:
             dedup_key=key,
             alert=group,
             resolve_mitigates=resolve_mitigates,
+            call_provider=self.call_provider,
             **self.config.declaration_fields(),
         )
         try:
@@ -359,6 +394,68 @@ class Incidents:
 
     async def resolve(self, incident_id: int, resolution: Resolution, request_id: str | None = None) -> str:
         return await self._update(incident_id, IncidentWorkflow.resolve, resolution, request_id)
+
+    async def start_call(self, incident_id: int, start: CallStart, request_id: str | None = None) -> str:
+        return await self._update(incident_id, IncidentWorkflow.start_call, start, request_id)
+
+    async def create_ticket(self, incident_id: int, order: TicketOrder, request_id: str | None = None) -> str:
+        return await self._update(incident_id, IncidentWorkflow.create_ticket, order, request_id)
+
+    async def set_reminder(
+        self, incident_id: int, order: ReminderOrder, request_id: str | None = None
+    ) -> str:
+        return await self._update(incident_id, IncidentWorkflow.set_reminder, order, request_id)
+
+    async def pending_reminders(self, incident_id: int, user_id: str) -> builtins.list[ReminderRecord]:
+        """`user_id`'s reminders from this incident that have not been delivered or cancelled yet."""
+        state = await self.state(incident_id)
+        mine = [r for r in state.reminders if r.user_id == user_id]
+        running = await asyncio.gather(*(self._reminder_running(r.reminder_id) for r in mine))
+        return [r for r, pending in zip(mine, running, strict=True) if pending]
+
+    async def _reminder_running(self, reminder_id: str) -> bool:
+        handle = self.client.get_workflow_handle(reminder_workflow_id(reminder_id))
+        try:
+            description = await handle.describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return description.status == WorkflowExecutionStatus.RUNNING
+
+    async def cancel_reminder(self, reminder_id: str, user_id: str, request_id: str | None = None) -> str:
+        """Cancels one of `user_id`'s reminders; it works after the incident has resolved, too."""
+        handle = self.client.get_workflow_handle(reminder_workflow_id(reminder_id))
+        try:
+            reply: CommandReply = await handle.execute_update(
+                ReminderWorkflow.cancel, ReminderCancel(actor=user_id), id=request_id
+            )
+        except WorkflowUpdateFailedError as err:
+            if isinstance(err.cause, ApplicationError):
+                raise CommandRejected(err.cause.message) from None
+            raise
+        except RPCError as err:
+            if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                raise CommandRejected(await self._finished_reminder(reminder_id)) from None
+            raise
+        return reply.text
+
+    async def _finished_reminder(self, reminder_id: str) -> str:
+        """What to say about a reminder that cannot be cancelled: it does not exist, or it has finished."""
+        handle = self.client.get_workflow_handle(reminder_workflow_id(reminder_id), result_type=ReminderView)
+        try:
+            await handle.describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return f"There is no reminder `{reminder_id}`."
+            raise
+        try:
+            view = await handle.result()
+        except Exception:  # failed or terminated from the Temporal UI
+            return f"Reminder `{reminder_id}` has already ended."
+        if view.status == "cancelled":
+            return f"Reminder `{reminder_id}` was already cancelled."
+        return f"Reminder `{reminder_id}` was already delivered ({view.local})."
 
     async def react(self, incident_id: int, reaction: ReactionAdded) -> None:
         await self._call(incident_id, "signal", IncidentWorkflow.reaction_added, reaction)

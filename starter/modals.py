@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.models import IncidentState
+from domain.models import CALL_LABELS, IncidentState
 from domain.vocab import Severity, Stage
 
 DECLARE_CALLBACK = "warroom_declare"
@@ -66,8 +66,23 @@ def _channels(initial: list[str]) -> dict[str, Any]:
     }
 
 
-def declare_modal(default_channels: list[str], severity: Severity, slash_command: str) -> dict[str, Any]:
+NO_CALL = "none"
+
+
+def declare_modal(
+    default_channels: list[str],
+    severity: Severity,
+    slash_command: str,
+    call_providers: tuple[str, ...] = (),
+    default_call: str | None = None,
+) -> dict[str, Any]:
+    """The declare form; `call_providers` (those set up) add a call choice, preset to `default_call`."""
     severities = [(s.value, s.label) for s in Severity]
+    call: list[dict[str, Any]] = []
+    if call_providers:
+        choices = [(NO_CALL, "No call"), *((p, CALL_LABELS[p]) for p in call_providers)]
+        initial = default_call if default_call in call_providers else NO_CALL
+        call = [_select("call", "Call", choices, initial)]
     return {
         "type": "modal",
         "callback_id": DECLARE_CALLBACK,
@@ -79,6 +94,7 @@ def declare_modal(default_channels: list[str], severity: Severity, slash_command
             _text("title", "Title", optional=False, multiline=False, max_length=150),
             _select("severity", "Severity", severities, severity.value),
             _channels(default_channels),
+            *call,
             {
                 "type": "input",
                 "block_id": "private",

@@ -14,6 +14,7 @@ from temporalio.client import Client
 
 from domain.settings import Settings
 from starter.alerts import AlertRoutes
+from starter.dispatch import Integrations
 from starter.incidents import Incidents
 from starter.metrics import WebMetrics
 from starter.slack_app import build_slack_app
@@ -48,15 +49,15 @@ async def start_web(
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "socket-mode"
     )
     metrics = WebMetrics()
-    incidents = Incidents(
-        client,
-        settings.task_queue,
-        settings.broadcast_channels,
-        on_declared=metrics.declared,
-        config=settings.config,
-    )
+    incidents = Incidents.from_settings(client, settings, on_declared=metrics.declared)
     bolt = build_slack_app(
-        incidents, slack, secret, settings.default_severity, metrics, settings.config.reactions.broadcast
+        incidents,
+        slack,
+        secret,
+        settings.default_severity,
+        metrics,
+        settings.config.reactions.broadcast,
+        Integrations.from_settings(settings),
     )
     alerts = AlertRoutes(incidents, settings)
     runner = web.AppRunner(create_web_app(bolt, client, alerts, metrics), access_log=None)

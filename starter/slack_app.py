@@ -20,10 +20,10 @@ from temporalio.service import RPCError
 from activities import slack_render as render
 from domain import commands as cmd
 from domain.commands import UsageError, parse_command
-from domain.models import DEFAULT_REACTIONS, ReactionAdded, StageChange
+from domain.models import CALL_LABELS, DEFAULT_REACTIONS, ReactionAdded, StageChange
 from domain.vocab import Severity, Stage
 from starter import modals
-from starter.dispatch import Dispatcher, Invocation, Reply
+from starter.dispatch import Dispatcher, Integrations, Invocation, Reply
 from starter.incidents import IncidentError, Incidents
 from starter.metrics import WebMetrics
 
@@ -44,6 +44,7 @@ def build_slack_app(
     default_severity: Severity = Severity.SEV3,
     metrics: WebMetrics | None = None,
     reactions: tuple[str, ...] = DEFAULT_REACTIONS,
+    integrations: Integrations | None = None,
 ) -> AsyncApp:
     app = AsyncApp(
         client=client,
@@ -51,7 +52,8 @@ def build_slack_app(
         process_before_response=True,  # we answer from ack() after the Temporal call
         ignoring_self_events_enabled=True,
     )
-    listeners = _Listeners(incidents, Dispatcher(incidents), default_severity, metrics, frozenset(reactions))
+    dispatcher = Dispatcher(incidents, integrations)
+    listeners = _Listeners(incidents, dispatcher, default_severity, metrics, frozenset(reactions))
     app.command(re.compile(r"^/.+"))(listeners.on_command)
     app.event("reaction_added")(listeners.on_reaction)
     app.view(modals.DECLARE_CALLBACK)(listeners.on_declare_form)
@@ -121,7 +123,14 @@ class _Listeners:
         self, reply: Reply, command: dict[str, Any], client: AsyncWebClient, slash: str
     ) -> None:
         if reply.modal == "declare":
-            view = modals.declare_modal(list(self.incidents.broadcast_channels), self.default_severity, slash)
+            integrations = self.dispatcher.integrations
+            view = modals.declare_modal(
+                list(self.incidents.broadcast_channels),
+                self.default_severity,
+                slash,
+                call_providers=tuple(p for p in CALL_LABELS if integrations.ready(p)),
+                default_call=integrations.call_provider,
+            )
         else:
             assert reply.state is not None
             view = modals.stage_modal(reply.state)
@@ -155,6 +164,7 @@ class _Listeners:
         severity = Severity(modals.value(view, "severity") or self.default_severity.value)
         channels = tuple(modals.value(view, "broadcast") or ())
         private = "private" in (modals.value(view, "private") or [])
+        call = modals.value(view, "call")  # absent when no provider is set up: the deployment's default
         await self.incidents.declare(
             title[: cmd.TITLE_MAX],
             severity,
@@ -163,6 +173,7 @@ class _Listeners:
             source="slack",
             broadcast_channels=channels,
             slash_command=str(view.get("private_metadata") or "/incident"),
+            call_provider=call if call in CALL_LABELS or call == modals.NO_CALL else None,
         )
         await ack()
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -127,14 +129,17 @@ class Stack:
 
 
 def make_settings(sandbox: SandboxServer, broadcast: list[str], **extra: Any) -> Settings:
-    return Settings(
-        SLACK_BOT_TOKEN=SecretStr(TOKEN),
-        SLACK_SIGNING_SECRET=SecretStr(SIGNING_SECRET),
-        SLACK_API_URL=sandbox.api_url,
-        WARROOM_TASK_QUEUE=f"warroom-{uuid.uuid4()}",
-        WARROOM_BROADCAST_CHANNELS=",".join(broadcast),
-        **extra,
-    )
+    """Slack, Zoom, Meet and Jira all pointing at the sandbox; `extra` (aliases) overrides any of it."""
+    vendors: dict[str, Any] = sandbox.vendor_settings(Path(tempfile.mkdtemp(prefix="warroom-test-")))
+    base: dict[str, Any] = {
+        **vendors,
+        "SLACK_BOT_TOKEN": SecretStr(TOKEN),
+        "SLACK_SIGNING_SECRET": SecretStr(SIGNING_SECRET),
+        "SLACK_API_URL": sandbox.api_url,
+        "WARROOM_TASK_QUEUE": f"warroom-{uuid.uuid4()}",
+        "WARROOM_BROADCAST_CHANNELS": ",".join(broadcast),
+    }
+    return Settings(**{**base, **extra})
 
 
 @pytest.fixture
@@ -159,7 +164,5 @@ async def running_stack(
         slack = AsyncWebClient(token=TOKEN, base_url=sandbox.api_url)
         async with serving(settings, client, slack, host="127.0.0.1", port=0) as web:
             sandbox.ingress_url = f"http://127.0.0.1:{web.port}/slack/events"
-            incidents = Incidents(
-                client, settings.task_queue, settings.broadcast_channels, config=settings.config
-            )
+            incidents = Incidents.from_settings(client, settings)
             yield Stack(temporal, sandbox, control, incidents, settings, web, broadcast, general)

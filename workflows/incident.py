@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.calls import CallActivities
+    from activities.jira import JiraActivities
     from activities.slack import SlackActivities
+    from activities.slack_dm import SlackDmActivities
     from domain.alerts import AlertGroup, describe_alerts
     from domain.effects import (
         AnnounceRequest,
+        CallLinkRequest,
+        CallRequest,
         ChannelRef,
         ChannelSetup,
         CreateChannelRequest,
@@ -26,12 +33,18 @@ with workflow.unsafe.imports_passed_through():
         MessageRequest,
         NoteRequest,
         OverviewRequest,
+        ReminderPlan,
+        ReminderPlanRequest,
+        TicketRequest,
     )
     from domain.models import (
+        CALL_LABELS,
         Announcement,
         AnnouncementKind,
         BroadcastChange,
         BroadcastThread,
+        CallInfo,
+        CallStart,
         ChannelRegistration,
         CommanderChange,
         CommandReply,
@@ -39,18 +52,26 @@ with workflow.unsafe.imports_passed_through():
         IncidentInput,
         IncidentResult,
         IncidentState,
+        PendingCall,
         PendingReaction,
+        PendingTicket,
         ReactionAdded,
+        ReminderInput,
+        ReminderOrder,
+        ReminderRecord,
         Resolution,
         SeverityChange,
         StageChange,
         StatusUpdate,
+        TicketInfo,
+        TicketOrder,
         TimelineEvent,
     )
     from domain.naming import DIRECTORY_WORKFLOW_ID
     from domain.vocab import Stage, Status, incident_label
     from workflows import attributes, broadcasts, observe
     from workflows.directory import IncidentDirectoryWorkflow
+    from workflows.reminder import ReminderWorkflow, reminder_workflow_id
 
 SLACK_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -59,10 +80,22 @@ SLACK_RETRY = RetryPolicy(
     maximum_attempts=10,
 )
 SLACK_TIMEOUT = timedelta(seconds=30)
-CONTINUE_WITH_QUEUED_WORK = "continue-as-new-with-queued-work"  # workflow.patched ID, see CONTRIBUTING.md
+# Zoom, Meet, Jira: minutes of retries with backoff (Retry-After honoured), then one note in the channel.
+VENDOR_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=7,
+)
+VENDOR_TIMEOUT = timedelta(seconds=30)
+PLAN_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(milliseconds=200))
+PLAN_TIMEOUT = timedelta(seconds=5)
+# workflow.patched IDs, see CONTRIBUTING.md
+CONTINUE_WITH_QUEUED_WORK = "continue-as-new-with-queued-work"
+CHANNEL_OVERVIEW_CATCH_UP = "channel-overview-catch-up"
 
 
-def reject(message: str) -> None:
+def reject(message: str) -> NoReturn:
     """Rejects an update in its validator: the caller sees `message`, history records nothing."""
     raise ApplicationError(message, type="UsageError", non_retryable=True)
 
@@ -94,6 +127,9 @@ class IncidentWorkflow:
             channel_name_template=d.channel_name_template,
         )
         self._declaration = d
+        self._opening = True  # the channel is being created; notes wait for it
+        if inp.state is None and d.call_provider is not None:
+            self._s.pending_calls.append(PendingCall(key=self._key("call"), provider=d.call_provider))
 
     # --- main loop ------------------------------------------------------------------------------------
 
@@ -107,8 +143,11 @@ class IncidentWorkflow:
             observe.log(s, "incident continued in a new run")
         observe.show_incident(s)
         attributes.sync(s)
+        # Zoom, Meet and Jira run beside the Slack work, so a slow or failing vendor never holds up updates.
+        integrations = [asyncio.create_task(self._integration_loop(k)) for k in ("calls", "tickets")]
         if not s.channel_ready:
             await self._open_channel()
+        self._opening = False
         while True:
             await workflow.wait_condition(
                 lambda: self._has_work() or s.resolve_requested or self._should_continue_as_new()
@@ -126,17 +165,31 @@ class IncidentWorkflow:
                     observe.log(s, "continuing as new", history_events=history)
                     workflow.continue_as_new(IncidentInput(declaration=self._declaration, state=s))
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._finish_integrations()
         await self._drain()
+        for task in integrations:
+            task.cancel()
         if s.dedup_key:
             await self._release_dedup_key(s.dedup_key)
         return s.result()
 
     def _should_continue_as_new(self) -> bool:
-        return workflow.info().is_continue_as_new_suggested()
+        """Suggested by Temporal, and no call or ticket in flight (a new run would create it again)."""
+        return workflow.info().is_continue_as_new_suggested() and self._integrations_idle()
 
     def _has_work(self) -> bool:
         s = self._s
-        return bool(s.outbox or s.pending_reactions or s.overview_stale or self._missing_overviews())
+        return bool(
+            s.outbox
+            or s.pending_reactions
+            or s.overview_stale
+            or self._missing_overviews()
+            or self._call_needs_bookmark()
+        )
+
+    def _call_needs_bookmark(self) -> bool:
+        s = self._s
+        return s.call is not None and not s.call_bookmarked and s.channel_id is not None
 
     def _missing_overviews(self) -> list[BroadcastThread]:
         return broadcasts.missing_overviews(self._s)
@@ -159,6 +212,7 @@ class IncidentWorkflow:
         self._record("channel", f"created #{ref.name}", None)
         invite = (s.declared_by,) if s.declared_by else ()
         setup = ChannelSetup(incident=s.view(), invite=invite, key=self._key("overview:channel"))
+        setup_version = s.overview_version
 
         async def set_up() -> None:
             s.channel_overview_ts = await self._activity(SlackActivities.set_up_channel, setup)
@@ -168,6 +222,14 @@ class IncidentWorkflow:
         if self._missing_overviews():
             work.append(self._publish_overviews())
         await asyncio.gather(*work)
+        if (
+            s.overview_version != setup_version
+            and s.channel_overview_ts
+            and workflow.patched(CHANNEL_OVERVIEW_CATCH_UP)
+        ):
+            # Something changed while the channel was set up (a call created alongside, a quick stage change):
+            # its overview shows the older view, so every overview is edited once more.
+            s.overview_published = min(s.overview_published, setup_version)
         s.channel_ready = True
 
     async def _register_channel(self, channel_id: str) -> None:
@@ -199,6 +261,8 @@ class IncidentWorkflow:
         while s.pending_reactions:
             await self._resolve_reaction(s.pending_reactions[0])
             s.pending_reactions.pop(0)
+        if self._call_needs_bookmark():
+            await self._bookmark_call()
         if s.overview_stale or self._missing_overviews():
             await self._publish_overviews()
         while s.outbox:
@@ -266,22 +330,116 @@ class IncidentWorkflow:
         observe.show_incident(self._s)
 
     async def _note(self, text: str) -> None:
+        if self._s.channel_id is None:  # a vendor failed before the channel exists: wait for it
+            await workflow.wait_condition(lambda: not self._opening)
         if self._s.channel_id:
             note = NoteRequest(channel_id=self._s.channel_id, text=text, key=self._key("note"))
             await self._activity(SlackActivities.post_note, note, notify=False)
 
-    async def _activity(self, fn, arg, *, notify: bool = True):  # type: ignore[no-untyped-def]
-        """Runs a Slack activity; after its last retry the failure is noted, never raised."""
+    async def _activity(  # type: ignore[no-untyped-def]
+        self, fn, arg, *, notify: bool = True, what: str | None = None, hint: str = "", vendor: bool = False
+    ):
+        """Runs an activity; after its last retry the failure is noted (once, in the channel), never raised.
+
+        `what` names the action in the note (`create the Zoom call`), `hint` says what to do next.
+        """
         try:
             return await workflow.execute_activity_method(
-                fn, arg, start_to_close_timeout=SLACK_TIMEOUT, retry_policy=SLACK_RETRY
+                fn,
+                arg,
+                start_to_close_timeout=VENDOR_TIMEOUT if vendor else SLACK_TIMEOUT,
+                retry_policy=VENDOR_RETRY if vendor else SLACK_RETRY,
             )
         except ActivityError as err:
             cause = err.cause.message if isinstance(err.cause, ApplicationError) else str(err.cause or err)
             self._record("problem", f"{fn.__name__} failed: {cause}", None)
             if notify:
-                await self._note(f":warning: warroom could not {fn.__name__.replace('_', ' ')}: {cause}")
+                doing = what or fn.__name__.replace("_", " ")
+                await self._note(f":warning: warroom could not {doing}: {cause}{hint}")
             return None
+
+    # --- calls and tickets -----------------------------------------------------------------------------
+
+    def _pending(self, kind: str) -> list[PendingCall] | list[PendingTicket]:
+        return self._s.pending_calls if kind == "calls" else self._s.pending_tickets
+
+    async def _integration_loop(self, kind: str) -> None:
+        """Works through pending calls (or tickets) in order; an item leaves the queue once done or given up,
+        so continue-as-new (which waits for an empty queue) never repeats one."""
+        while True:
+            await workflow.wait_condition(lambda: bool(self._pending(kind)))
+            order = self._pending(kind)[0]
+            if isinstance(order, PendingCall):
+                await self._start_call(order)
+            else:
+                await self._create_ticket(order)
+            self._pending(kind).pop(0)
+
+    def _integrations_idle(self) -> bool:
+        return not self._s.pending_calls and not self._s.pending_tickets
+
+    async def _finish_integrations(self) -> None:
+        """Before completing: lets calls and tickets in flight finish, posting updates meanwhile."""
+        while not self._integrations_idle():
+            await workflow.wait_condition(lambda: self._has_work() or self._integrations_idle())
+            await self._drain()
+
+    async def _start_call(self, order: PendingCall) -> None:
+        s = self._s
+        topic = f"{incident_label(s.incident_id)}: {s.title}"[:200]
+        request = CallRequest(incident_id=s.incident_id, topic=topic, provider=order.provider, key=order.key)
+        label = CALL_LABELS[order.provider]
+        info: CallInfo | None = await self._activity(
+            CallActivities.create_call,
+            request,
+            what=f"create the {label} call",
+            hint=f". Fix that, then run `{s.slash_command} call` again.",
+            vendor=True,
+        )
+        if info is None:
+            return
+        replaced = s.call is not None
+        s.call, s.call_bookmarked = info, False
+        self._record(
+            "call",
+            f"{info.label} call{' (replacing the previous one)' if replaced else ''}",
+            order.actor,
+            link=info.join_url,
+        )
+        self._queue("call", f"Join the {info.label} call", order.actor, channel_only=True, link=info.join_url)
+        self._changed()
+
+    async def _bookmark_call(self) -> None:
+        s = self._s
+        assert s.call is not None and s.channel_id is not None
+        call = s.call
+        request = CallLinkRequest(channel_id=s.channel_id, call=call, bookmark_id=s.call_bookmark_id)
+        bookmark_id: str | None = await self._activity(
+            SlackActivities.link_call, request, what="bookmark the call"
+        )
+        if s.call == call:  # not replaced meanwhile
+            s.call_bookmarked = True
+        s.call_bookmark_id = bookmark_id or s.call_bookmark_id
+
+    async def _create_ticket(self, order: PendingTicket) -> None:
+        s = self._s
+        request = TicketRequest(
+            incident=s.view(), summary=order.summary, requested_by=order.actor, key=order.key
+        )
+        ticket: TicketInfo | None = await self._activity(
+            JiraActivities.create_ticket,
+            request,
+            what="create the Jira issue",
+            hint=f". Fix that, then run `{s.slash_command} jira {order.summary}` again.",
+            vendor=True,
+        )
+        if ticket is None:
+            return
+        s.tickets.append(ticket)
+        self._record("ticket", f"{ticket.key}: {ticket.summary}", order.actor, link=ticket.url)
+        text = f"{ticket.key}: {ticket.summary}"
+        self._queue("ticket", text, order.actor, channel_only=True, link=ticket.url)
+        observe.show_incident(s)
 
     # --- bookkeeping ----------------------------------------------------------------------------------
 
@@ -304,10 +462,13 @@ class IncidentWorkflow:
         actor: str | None,
         stage: Stage | None = None,
         channel_only: bool = False,
+        link: str | None = None,
     ) -> None:
         key = self._key(kind)
         self._s.outbox.append(
-            Announcement(key=key, kind=kind, text=text, actor=actor, stage=stage, channel_only=channel_only)
+            Announcement(
+                key=key, kind=kind, text=text, actor=actor, stage=stage, channel_only=channel_only, link=link
+            )
         )
 
     def _changed(self) -> None:
@@ -428,6 +589,88 @@ class IncidentWorkflow:
             return " Broadcast channels unchanged."
         self._record("broadcast", f"broadcast channels: {summary}", actor)
         return f" Broadcast channels: {summary}."
+
+    @workflow.update
+    def start_call(self, start: CallStart) -> CommandReply:
+        """`/incident call [zoom|meet]`: a new call; its link replaces the current one everywhere."""
+        s = self._s
+        s.pending_calls.append(PendingCall(key=self._key("call"), provider=start.provider, actor=start.actor))
+        label = CALL_LABELS[start.provider]
+        verb = "Replacing the call with a new" if s.call is not None else "Starting a"
+        return CommandReply(
+            text=f"{verb} {label} call; the link will be in the channel bookmarks, description and overview."
+        )
+
+    @start_call.validator
+    def _validate_call(self, start: CallStart) -> None:
+        self._validate_open()
+        if any(p.provider == start.provider for p in self._s.pending_calls):
+            reject("A call is already being created; its link will appear here in a moment.")
+
+    @workflow.update
+    def create_ticket(self, order: TicketOrder) -> CommandReply:
+        """`/incident jira <summary>`: a Jira issue linked back to this channel; its link is posted here."""
+        key = self._key("ticket")
+        self._s.pending_tickets.append(PendingTicket(key=key, summary=order.summary, actor=order.actor))
+        return CommandReply(text="Creating the Jira issue; its link will be posted here.")
+
+    @create_ticket.validator
+    def _validate_ticket(self, order: TicketOrder) -> None:
+        self._validate_open()
+        if not order.summary.strip():
+            reject("A Jira issue needs a summary.")
+
+    @workflow.update
+    async def set_reminder(self, order: ReminderOrder) -> CommandReply:
+        """`/incident remind <when> <text>`: a ReminderWorkflow child that DMs the caller at that time.
+
+        The time is read in the caller's Slack time zone, looked up by an activity (so it is in history).
+        """
+        s = self._s
+        try:
+            plan: ReminderPlan = await workflow.execute_activity_method(
+                SlackDmActivities.plan_reminder,
+                ReminderPlanRequest(user_id=order.actor, when=order.when, now=workflow.now()),
+                start_to_close_timeout=PLAN_TIMEOUT,
+                retry_policy=PLAN_RETRY,
+            )
+        except ActivityError:
+            reject("warroom could not set the reminder just now (Slack did not answer); try again shortly.")
+        if plan.error or plan.due is None:
+            reject(plan.error or "That time is not one I understand.")
+        reminder_id = f"{s.incident_id}-{s.next_reminder}"
+        s.next_reminder += 1
+        record = ReminderRecord(
+            reminder_id=reminder_id, user_id=order.actor, due=plan.due, local=plan.local, text=order.text
+        )
+        await workflow.start_child_workflow(
+            ReminderWorkflow.run,
+            ReminderInput(
+                reminder_id=reminder_id,
+                incident_id=s.incident_id,
+                user_id=order.actor,
+                text=order.text,
+                due=plan.due,
+                local=plan.local,
+                channel_id=s.channel_id,
+            ),
+            id=reminder_workflow_id(reminder_id),
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            static_summary=f"Reminder {reminder_id} ({incident_label(s.incident_id)})",
+        )
+        s.reminders.append(record)
+        self._record("reminder", f"reminder {reminder_id} for {plan.local}: {order.text}", order.actor)
+        zone = "" if plan.zone_known else " (UTC: Slack did not tell me your time zone)"
+        return CommandReply(
+            text=f":alarm_clock: I will DM you on {plan.local}{zone}. Reminder `{reminder_id}`; cancel it "
+            f"with `{s.slash_command} remind cancel {reminder_id}`."
+        )
+
+    @set_reminder.validator
+    def _validate_reminder(self, order: ReminderOrder) -> None:
+        self._validate_open()
+        if not order.text.strip():
+            reject("A reminder needs text: what should I remind you of?")
 
     @workflow.update
     def resolve(self, resolution: Resolution) -> CommandReply:

@@ -1,6 +1,6 @@
 """Records real incident histories for tests/test_histories_replay.py.
 
-    .venv/bin/python -m tests.histories.record
+    .venv/bin/python -m tests.histories.record [scenario ...]   # e.g. `integrations`; none: all of them
 
 Runs scripted incidents on a throwaway Temporal dev server with the Slack sandbox (the same building blocks as
 tests/conftest.py) and writes each workflow's history to `tests/histories/<workflow-id>__<label>.json`.
@@ -159,11 +159,53 @@ async def continued_as_new(stack: Stack) -> Histories:
     return histories
 
 
-async def _on_stack(scenario: Callable[[Stack], Coroutine[Any, Any, Histories]], *config: str) -> Histories:
+async def integrations(stack: Stack) -> Histories:
+    """A Zoom call at declare, a Jira issue, the call replaced by Meet, a reminder delivered after the resolve
+    and one cancelled: the incident's history and both reminders'."""
+    from domain.models import CallStart, ReminderOrder, TicketOrder
+    from workflows.reminder import reminder_workflow_id
+
+    inc = stack.incidents
+    incident_id, _ = await declare(stack)
+    await inc.create_ticket(incident_id, TicketOrder(summary="Roll back payments deploy", actor=RESPONDER))
+    await inc.start_call(incident_id, CallStart(provider="meet", actor=RESPONDER))
+    await inc.set_reminder(
+        incident_id, ReminderOrder(when="in 2s", text="check the rollback", actor=RESPONDER)
+    )
+    await inc.set_reminder(incident_id, ReminderOrder(when="in 1h", text="never mind", actor=RESPONDER))
+    await inc.cancel_reminder(f"{incident_id}-2", RESPONDER)
+    await wait_quiet(stack, incident_id)
+    await inc.resolve(incident_id, Resolution(summary="Rolled back", actor=RESPONDER))
+    client = stack.temporal.client
+    await client.get_workflow_handle(incident_workflow_id(incident_id)).result()
+    for n in (1, 2):
+        await client.get_workflow_handle(reminder_workflow_id(f"{incident_id}-{n}")).result()
+    return {
+        **await _save(client, incident_workflow_id(incident_id), "integrations"),
+        **await _save(client, reminder_workflow_id(f"{incident_id}-1"), "delivered"),
+        **await _save(client, reminder_workflow_id(f"{incident_id}-2"), "cancelled"),
+    }
+
+
+Scenario = Callable[[Stack], Coroutine[Any, Any, Histories]]
+# name -> (scenario, Temporal dynamic config, warroom settings)
+SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], dict[str, str]]] = {
+    "full-lifecycle": (full_lifecycle, (), {}),
+    "alert-lifecycle": (alert_lifecycle, (), {}),
+    "continue-as-new": (
+        continued_as_new,
+        (f"limit.historyCount.suggestContinueAsNew={CONTINUE_AS_NEW_AFTER}",),
+        {},
+    ),
+    "integrations": (integrations, (), {"WARROOM_CALL_PROVIDER": "zoom"}),
+}
+
+
+async def _on_stack(scenario: Scenario, *config: str, **settings: Any) -> Histories:
     async with (
         await start_temporal(*config) as env,
         SandboxServer(token=TOKEN, signing_secret=SIGNING_SECRET) as sandbox,
-        running_stack(env, sandbox) as stack,
+        running_stack(env, sandbox, **settings) as stack,
     ):
         histories = await scenario(stack)
         secrets = stack.settings.secrets()
@@ -173,12 +215,15 @@ async def _on_stack(scenario: Callable[[Stack], Coroutine[Any, Any, Histories]],
         return histories
 
 
-async def record() -> list[Path]:
-    histories = await _on_stack(full_lifecycle)
-    histories |= await _on_stack(alert_lifecycle)
-    histories |= await _on_stack(
-        continued_as_new, f"limit.historyCount.suggestContinueAsNew={CONTINUE_AS_NEW_AFTER}"
-    )
+async def record(names: list[str]) -> list[Path]:
+    """Records the named scenarios (all when none are named)."""
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        raise ValueError(f"unknown scenario {unknown}; choose from {sorted(SCENARIOS)}")
+    histories: Histories = {}
+    for name in names or SCENARIOS:
+        scenario, config, settings = SCENARIOS[name]
+        histories |= await _on_stack(scenario, *config, **settings)
     written = []
     for name, text in sorted(histories.items()):
         path = HERE / name
@@ -191,7 +236,7 @@ def main() -> None:
     """Ends with os._exit: the Temporal SDK can crash at interpreter exit (sdk-python #300)."""
     code = 0
     try:
-        for path in asyncio.run(record()):
+        for path in asyncio.run(record(sys.argv[1:])):
             print(f"{path}  {path.stat().st_size // 1024} KB")
     except Exception as err:  # report and fail, without a half-written summary
         print(f"record: {type(err).__name__}: {err}", file=sys.stderr)

@@ -1,0 +1,102 @@
+"""ReminderWorkflow (`reminder-<incident>-<n>`): one durable timer, then one DM; cancellable by its owner.
+
+Started by the incident as a child with ParentClosePolicy.ABANDON, so it outlives the incident's resolve:
+reminding people of follow-ups after the incident is the point. The timer lives in Temporal, so a reminder
+is delivered even if every worker restarted in between; the DM activity finds its own earlier attempt, so
+it is delivered once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.slack_dm import SlackDmActivities
+    from domain.models import CommandReply, ReminderCancel, ReminderInput, ReminderStatus, ReminderView
+
+# Slack may be down for a while when the reminder falls due: keep trying for a day, never twice.
+DM_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=5)
+)
+DM_TIMEOUT = timedelta(seconds=30)
+DM_DEADLINE = timedelta(days=1)
+
+
+def reminder_workflow_id(reminder_id: str) -> str:
+    return f"reminder-{reminder_id}"
+
+
+@workflow.defn
+class ReminderWorkflow:
+    @workflow.init
+    def __init__(self, inp: ReminderInput) -> None:
+        self._inp = inp
+        self._status: ReminderStatus = "pending"
+
+    @workflow.run
+    async def run(self, inp: ReminderInput) -> ReminderView:
+        delay = inp.due - workflow.now()
+        if delay > timedelta(0):
+            try:
+                await workflow.wait_condition(lambda: self._status == "cancelled", timeout=delay)
+            except TimeoutError:
+                pass  # due
+            except asyncio.CancelledError:  # cancelled from the Temporal UI or CLI
+                self._status = "cancelled"
+                raise
+        if self._status == "cancelled":
+            return self.view()
+        self._status = "sending"
+        try:
+            await workflow.execute_activity_method(
+                SlackDmActivities.deliver_reminder,
+                inp,
+                start_to_close_timeout=DM_TIMEOUT,
+                schedule_to_close_timeout=DM_DEADLINE,
+                retry_policy=DM_RETRY,
+            )
+        except ActivityError as err:
+            self._status = "failed"
+            workflow.logger.warning("reminder %s not delivered: %s", inp.reminder_id, err.cause or err)
+            return self.view()
+        self._status = "delivered"
+        return self.view()
+
+    @workflow.update
+    def cancel(self, req: ReminderCancel) -> CommandReply:
+        self._status = "cancelled"
+        return CommandReply(text=f"Reminder `{self._inp.reminder_id}` ({self._inp.local}) cancelled.")
+
+    @cancel.validator
+    def _validate_cancel(self, req: ReminderCancel) -> None:
+        rid = self._inp.reminder_id
+        if req.actor != self._inp.user_id:
+            raise ApplicationError(
+                f"Reminder `{rid}` is not yours; only <@{self._inp.user_id}> can cancel it.",
+                type="UsageError",
+                non_retryable=True,
+            )
+        if self._status != "pending":
+            said = {"sending": "is being delivered", "delivered": "was already delivered"}
+            raise ApplicationError(
+                f"Reminder `{rid}` {said.get(self._status, 'is already ' + self._status)}.",
+                type="UsageError",
+                non_retryable=True,
+            )
+
+    @workflow.query
+    def view(self) -> ReminderView:
+        i = self._inp
+        return ReminderView(
+            reminder_id=i.reminder_id,
+            user_id=i.user_id,
+            due=i.due,
+            local=i.local,
+            text=i.text,
+            status=self._status,
+        )
