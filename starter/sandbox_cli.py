@@ -9,8 +9,9 @@ import aiohttp
 from sandbox.client import SandboxClient
 
 USAGE = (
-    'usage: warroom slack "/incident ..." | react CHANNEL TS [EMOJI] | say CHANNEL TEXT | show [CHANNEL]\n'
-    "CHANNEL may be an ID (C0...) or a name (#inc-1-...)."
+    'usage: warroom slack "/incident ..." | react CHANNEL TS [EMOJI] | say CHANNEL TEXT | show [CHANNEL]'
+    " | dms\n"
+    "CHANNEL may be an ID (C0...) or a name (#inc-1-...); `dms` shows the DMs warroom sent you (--user)."
 )
 
 
@@ -57,6 +58,8 @@ async def _run(sb: SandboxClient, words: list[str], user: str, channel: str | No
     if head == "show":
         await _show(sb, words[1] if len(words) > 1 else None)
         return 0
+    if head == "dms" and len(words) == 1:
+        return await _show_dms(sb, user)
     print(USAGE)
     return 2
 
@@ -74,9 +77,22 @@ async def _show(sb: SandboxClient, channel: str | None) -> None:
     if channel is None:
         for c in channels:
             print(f"{c['id']}  #{c['name']}  {c.get('purpose', {}).get('value', '')}")
+            for b in c.get("bookmarks") or []:
+                print(f"    bookmark: {b.get('title')}  {b.get('link')}")
         return
     channel_id = await _channel_id(sb, channel)
     for m in await sb.messages(channel_id):
         print(f"[{m['ts']}] {m.get('user', '?')}: {m.get('text', '')}")
         for r in m.get("replies", []):
             print(f"    ↳ [{r['ts']}] {r.get('user', '?')}: {r.get('text', '')}")
+
+
+async def _show_dms(sb: SandboxClient, user: str) -> int:
+    """The direct messages warroom sent `user` (reminders), oldest first."""
+    channel_id = (await sb.state()).get("dms", {}).get(user)
+    if channel_id is None:
+        print(f"no DMs to {user} yet")
+        return 0
+    for m in await sb.messages(channel_id):
+        print(f"[{m['ts']}] {m.get('user', '?')}: {m.get('text', '')}")
+    return 0

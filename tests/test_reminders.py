@@ -23,6 +23,7 @@ from domain.vocab import Severity
 from sandbox import SandboxServer
 from starter.binaries import temporal_cli
 from starter.incidents import CommandRejected, Incidents
+from starter.sandbox_cli import run_slack
 from tests.conftest import RESPONDER, SIGNING_SECRET, TOKEN, Stack, eventually, make_settings
 from tests.test_ingress import declare_via_slack, run
 from workflows import attributes
@@ -52,7 +53,9 @@ async def reminder_status(client: Client, reminder_id: str) -> WorkflowExecution
 # --- through Slack --------------------------------------------------------------------------------------
 
 
-async def test_remind_answers_in_the_callers_time_zone_then_dms_once(stack: Stack) -> None:
+async def test_remind_answers_in_the_callers_time_zone_then_dms_once(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
     stack.sandbox.state.add_user(RESPONDER, tz="Europe/Paris")
     incident_id, channel = await declare_via_slack(stack)
     answer = await run(stack, "remind in 3s check the rollback", channel=channel)
@@ -71,6 +74,9 @@ async def test_remind_answers_in_the_callers_time_zone_then_dms_once(stack: Stac
     state = await stack.state(incident_id)
     [event] = [e for e in state.timeline if e.kind == "reminder"]
     assert event.actor == RESPONDER and "check the rollback" in event.text
+    # `warroom slack dms` shows it to someone trying warroom without a Slack workspace.
+    assert await run_slack(["dms"], RESPONDER, None, stack.sandbox.url) == 0
+    assert "check the rollback" in capsys.readouterr().out
 
 
 async def _some(items: list[str]) -> list[str]:
