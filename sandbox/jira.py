@@ -3,7 +3,8 @@
 Served: create an issue, search issues with a small JQL subset, add / update / list remote links, read an
 issue. Every route wants HTTP Basic auth (`EMAIL`:`API_TOKEN`) and answers errors in Jira's shape,
 `{"errorMessages": [...], "errors": {field: message}}`. Tests steer it in Python (`add_fault`, `issues`,
-`calls`); `GET /_sandbox/jira/state` and `POST /_sandbox/jira/reset` do the same over HTTP.
+`calls`); `GET /_sandbox/jira/state`, `POST /_sandbox/jira/reset` and `POST /_sandbox/jira/faults` do the
+same over HTTP.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import binascii
 import hmac
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
+
+from sandbox.vendor import Payload, VendorFault, VendorStandIn
 
 EMAIL = "warroom-bot@example.com"
 API_TOKEN = "jira-sandbox-api-token"
@@ -40,7 +42,6 @@ NO_ISSUE = "Issue does not exist or you do not have permission to see it."
 NOT_AUTHENTICATED = "You are not authenticated. Authentication required to perform this operation."
 BAD_PAYLOAD = "Invalid request payload. Refer to the REST API documentation and try again."
 
-Payload = dict[str, Any] | list[Any]
 Action = Callable[[web.Request, Any], tuple[int, Payload]]
 
 
@@ -74,24 +75,6 @@ def issue_json(issue: Issue, api_url: str, wanted: list[str] | None = None) -> d
 
 def link_json(link: dict[str, Any], issue_url: str) -> dict[str, Any]:
     return {**link, "self": f"{issue_url}/remotelink/{link['id']}"}
-
-
-@dataclass
-class JiraFault:
-    route: str
-    status: int
-    retry_after: int | None = None
-    remaining: int = 1
-    after_effect: bool = False  # the effect happens, then the client gets the error (a lost response)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "route": self.route,
-            "status": self.status,
-            "retry_after": self.retry_after,
-            "times": self.remaining,
-            "after_effect": self.after_effect,
-        }
 
 
 # --- validation -------------------------------------------------------------------------------------------
@@ -209,48 +192,25 @@ def parse_jql(jql: str) -> dict[str, str]:
 # --- the stand-in -----------------------------------------------------------------------------------------
 
 
-class JiraFake:
+class JiraFake(VendorStandIn[FaultRoute]):
     """Jira Cloud's REST API v3 as warroom uses it: one project (`OPS`), issues, remote links, faults."""
 
     name = "jira"
+    fault_routes = FAULT_ROUTES
 
     def __init__(self) -> None:
+        super().__init__()
         self.projects: dict[str, str] = {PROJECT_KEY: "10000"}  # key -> id
         self.issues: list[Issue] = []
-        self.calls: list[tuple[str, int]] = []  # (route, HTTP status answered)
-        self.faults: list[JiraFault] = []
         self._next_issue_id = 10001
         self._next_link_id = 10001
         self._next_number: dict[str, int] = {}
 
     # --- Python API for tests ---------------------------------------------------------------------------
 
-    def add_fault(
-        self,
-        route: FaultRoute,
-        status: int,
-        *,
-        retry_after: int | None = None,
-        times: int = 1,
-        after_effect: bool = False,
-    ) -> JiraFault:
-        """The next `times` calls of `route` answer `status` (a 429 carries `Retry-After`, default 1 s)."""
-        if route not in FAULT_ROUTES:
-            raise ValueError(f"route must be one of {', '.join(FAULT_ROUTES)}, not {route!r}")
-        if not 400 <= status <= 599:
-            raise ValueError("status must be an HTTP error status")
-        if times < 1:
-            raise ValueError("times must be at least 1")
-        if status == 429 and retry_after is None:
-            retry_after = 1
-        fault = JiraFault(route, status, retry_after, times, after_effect)
-        self.faults.append(fault)
-        return fault
-
     def reset(self) -> None:
+        super().reset()
         self.issues.clear()
-        self.calls.clear()
-        self.faults.clear()
         self._next_issue_id = 10001
         self._next_link_id = 10001
         self._next_number.clear()
@@ -258,10 +218,6 @@ class JiraFake:
     def issue(self, id_or_key: str) -> Issue | None:
         wanted = id_or_key.upper()
         return next((i for i in self.issues if wanted in (i["id"], i["key"])), None)
-
-    def calls_of(self, route: str) -> list[int]:
-        """The statuses answered to `route`, in order."""
-        return [status for name, status in self.calls if name == route]
 
     def snapshot(self, api_url: str = API) -> dict[str, Any]:
         return {
@@ -275,8 +231,7 @@ class JiraFake:
                 }
                 for issue in self.issues
             ],
-            "calls": [{"route": route, "status": status} for route, status in self.calls],
-            "faults": [fault.to_dict() for fault in self.faults],
+            **super().snapshot(),
         }
 
     # --- VendorFake -------------------------------------------------------------------------------------
@@ -299,8 +254,7 @@ class JiraFake:
         app.router.add_route(
             "GET", f"{API}/issue/{{issue}}/remotelink", self._route("list_remote_links", self._list_links)
         )
-        app.router.add_route("GET", f"/_sandbox/{self.name}/state", self._control_state)
-        app.router.add_route("POST", f"/_sandbox/{self.name}/reset", self._control_reset)
+        self.add_control_routes(app)
 
     # --- plumbing ---------------------------------------------------------------------------------------
 
@@ -324,22 +278,7 @@ class JiraFake:
 
         return handle
 
-    def _answer(
-        self, route: str, status: int, payload: Payload, headers: dict[str, str] | None = None
-    ) -> web.Response:
-        self.calls.append((route, status))
-        return web.json_response(payload, status=status, headers=headers)
-
-    def _take_fault(self, route: str) -> JiraFault | None:
-        for fault in self.faults:
-            if fault.route == route:
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    self.faults.remove(fault)
-                return fault
-        return None
-
-    def _fault_answer(self, route: str, fault: JiraFault) -> web.Response:
+    def _fault_answer(self, route: str, fault: VendorFault) -> web.Response:
         if fault.status == 429:
             body = JiraError(429, "Rate limit exceeded.").body
             return self._answer(route, 429, body, {"Retry-After": str(fault.retry_after or 1)})
@@ -484,12 +423,8 @@ class JiraFake:
 
     # --- control ----------------------------------------------------------------------------------------
 
-    async def _control_state(self, request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, **self.snapshot(_api_url(request))})
-
-    async def _control_reset(self, request: web.Request) -> web.Response:
-        self.reset()
-        return web.json_response({"ok": True})
+    def _state(self, request: web.Request) -> dict[str, Any]:
+        return self.snapshot(_api_url(request))
 
 
 def _run(action: Action, request: web.Request, body: Any) -> tuple[int, Payload]:

@@ -30,6 +30,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from sandbox.vendor import VendorFault, VendorStandIn
+
 SUBJECT = "oncall@example.com"  # the Workspace user the service account may act for
 CLIENT_EMAIL = "warroom-sandbox@warroom-sandbox.iam.gserviceaccount.com"
 PROJECT_ID = "warroom-sandbox"
@@ -70,24 +72,6 @@ class GrantError(Exception):
 
 
 @dataclass
-class MeetFault:
-    route: str
-    status: int
-    retry_after: float | None = None
-    remaining: int = 1
-    after_effect: bool = False  # the effect happens, then the client gets the error (a lost response)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "route": self.route,
-            "status": self.status,
-            "retry_after": self.retry_after,
-            "times": self.remaining,
-            "after_effect": self.after_effect,
-        }
-
-
-@dataclass
 class _Grant:
     principal: str  # the delegated user, or the service account itself when the JWT had no `sub`
     expiry: float
@@ -107,19 +91,19 @@ def _meeting_code() -> str:
     return "-".join("".join(secrets.choice(letters) for _ in range(n)) for n in (3, 4, 3))
 
 
-class MeetFake:
+class MeetFake(VendorStandIn[FaultRoute]):
     """Google's token endpoint (JWT-bearer grant) and `spaces.create` of the Meet REST API."""
 
     name = "meet"
+    fault_routes = FAULT_ROUTES
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
         self._clock = clock  # wall-clock seconds: JWT `iat` / `exp` are Unix times
         self.subject = SUBJECT
         self.client_email = CLIENT_EMAIL
         self.spaces: list[dict[str, Any]] = []
         self.token_requests = 0
-        self.calls: list[tuple[str, int]] = []  # (route, HTTP status answered)
-        self.faults: list[MeetFault] = []
         self.key_path: Path | None = None
         self._key: rsa.RSAPrivateKey | None = None
         self._key_id = secrets.token_hex(20)
@@ -127,31 +111,6 @@ class MeetFake:
         self._grants: dict[str, _Grant] = {}  # access token -> grant
 
     # --- Python API for tests ---------------------------------------------------------------------------
-
-    def add_fault(
-        self,
-        route: FaultRoute,
-        status: int,
-        *,
-        retry_after: float | None = None,
-        times: int = 1,
-        after_effect: bool = False,
-    ) -> MeetFault:
-        """The next `times` calls of `route` answer `status` (a 429 carries `Retry-After`, default 1 s).
-
-        `after_effect=True`: the token is issued or the space created, then the client gets the error.
-        """
-        if route not in FAULT_ROUTES:
-            raise ValueError(f"route must be one of {', '.join(FAULT_ROUTES)}, not {route!r}")
-        if not 400 <= status <= 599:
-            raise ValueError("status must be an HTTP error status")
-        if times < 1:
-            raise ValueError("times must be at least 1")
-        if status == 429 and retry_after is None:
-            retry_after = 1
-        fault = MeetFault(route, status, retry_after, times, after_effect)
-        self.faults.append(fault)
-        return fault
 
     @property
     def tokens(self) -> list[str]:
@@ -170,22 +129,16 @@ class MeetFake:
 
     def reset(self) -> None:
         """Forgets spaces, tokens, calls and faults; the service account and its key stay valid."""
+        super().reset()
         self.spaces.clear()
         self.token_requests = 0
-        self.calls.clear()
-        self.faults.clear()
         self._grants.clear()
-
-    def calls_of(self, route: str) -> list[int]:
-        """The statuses answered to `route`, in order."""
-        return [status for name, status in self.calls if name == route]
 
     def snapshot(self) -> dict[str, Any]:
         return {
             "spaces": [dict(s) for s in self.spaces],
             "token_requests": self.token_requests,
-            "calls": [{"route": route, "status": status} for route, status in self.calls],
-            "faults": [fault.to_dict() for fault in self.faults],
+            **super().snapshot(),
             "subject": self.subject,
             "client_email": self.client_email,
         }
@@ -224,11 +177,7 @@ class MeetFake:
     def add_routes(self, app: web.Application) -> None:
         app.router.add_route("POST", f"{PREFIX}/token", self._token)
         app.router.add_route("POST", f"{API}/spaces", self._create_space)
-        control = f"/_sandbox/{self.name}"
-        app.router.add_route("GET", f"{control}/state", self._control_state)
-        app.router.add_route("POST", f"{control}/reset", self._control_reset)
-        app.router.add_route("POST", f"{control}/faults", self._control_fault)
-        app.router.add_route("POST", f"{control}/expire_tokens", self._control_expire)
+        self.add_control_routes(app, expire_tokens=self.expire_tokens)
 
     # --- plumbing ---------------------------------------------------------------------------------------
 
@@ -242,22 +191,7 @@ class MeetFake:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
 
-    def _answer(
-        self, route: str, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
-    ) -> web.Response:
-        self.calls.append((route, status))
-        return web.json_response(payload, status=status, headers=headers)
-
-    def _take_fault(self, route: str) -> MeetFault | None:
-        for fault in self.faults:
-            if fault.route == route:
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    self.faults.remove(fault)
-                return fault
-        return None
-
-    def _fault_answer(self, route: str, fault: MeetFault) -> web.Response:
+    def _fault_answer(self, route: str, fault: VendorFault) -> web.Response:
         headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
         if route == "token":
             if fault.status >= 500:
@@ -412,32 +346,5 @@ class MeetFake:
 
     # --- control ----------------------------------------------------------------------------------------
 
-    async def _control_state(self, request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, **self.snapshot()})
-
-    async def _control_reset(self, request: web.Request) -> web.Response:
-        self.reset()
-        return web.json_response({"ok": True})
-
-    async def _control_expire(self, request: web.Request) -> web.Response:
-        self.expire_tokens()
-        return web.json_response({"ok": True})
-
-    async def _control_fault(self, request: web.Request) -> web.Response:
-        """Body `{"route", "status", "retry_after"?, "times"?, "after_effect"?}`; bad values answer 400."""
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict) or "route" not in body or "status" not in body:
-            payload = {"ok": False, "error": "missing_fields", "fields": ["route", "status"]}
-            return web.json_response(payload, status=400)
-        retry_after = body.get("retry_after")
-        fault = self.add_fault(
-            body["route"],
-            int(body["status"]),
-            retry_after=float(retry_after) if retry_after is not None else None,
-            times=int(body.get("times", 1)),
-            after_effect=bool(body.get("after_effect", False)),
-        )
-        return web.json_response({"ok": True, "fault": fault.to_dict()})
+    def _retry_after_from_json(self, value: Any) -> float | None:
+        return float(value) if value is not None else None

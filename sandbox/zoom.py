@@ -16,12 +16,13 @@ import math
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import BasicAuth, web
+
+from sandbox.vendor import VendorFault, VendorStandIn
 
 ACCOUNT_ID = "sandbox-zoom-account"
 CLIENT_ID = "sandbox-zoom-client-id"
@@ -49,24 +50,6 @@ EXPIRED_TOKEN = {"code": 124, "message": "Access token is expired."}
 _TOKEN_ERRORS = {401: "invalid_client", 429: "too_many_requests"}
 
 
-@dataclass
-class ZoomFault:
-    route: str
-    status: int
-    retry_after: float | str | None = None  # seconds, or a timestamp as Zoom sends for daily limits
-    remaining: int = 1
-    after_effect: bool = False  # the effect happens, then the client gets the error (a lost response)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "route": self.route,
-            "status": self.status,
-            "retry_after": self.retry_after,
-            "times": self.remaining,
-            "after_effect": self.after_effect,
-        }
-
-
 def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -83,48 +66,23 @@ def _validation(message: str) -> tuple[int, dict[str, Any]]:
     return 400, {"code": 300, "message": message}
 
 
-class ZoomFake:
+class ZoomFake(VendorStandIn[FaultRoute]):
     """Zoom's OAuth token endpoint and meetings API as warroom uses them, with injected faults."""
 
     name = "zoom"
+    fault_routes = FAULT_ROUTES
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
         self._clock = clock
         self.meetings: list[dict[str, Any]] = []
         self.token_requests = 0
-        self.calls: list[tuple[str, int]] = []  # (route, HTTP status answered)
-        self.faults: list[ZoomFault] = []
         self.revoked = False
         self._tokens: dict[str, float] = {}  # access token -> expiry (clock)
         self._pages: dict[str, tuple[str, int, int]] = {}  # next_page_token -> (type, offset, page size)
         self._next_id = 81_000_000_001
 
     # --- Python API for tests ---------------------------------------------------------------------------
-
-    def add_fault(
-        self,
-        route: FaultRoute,
-        status: int,
-        *,
-        retry_after: float | str | None = None,
-        times: int = 1,
-        after_effect: bool = False,
-    ) -> ZoomFault:
-        """The next `times` calls of `route` answer `status` (a 429 carries `Retry-After`, default 1 s).
-
-        `after_effect=True`: the token is issued or the meeting created, then the client gets the error.
-        """
-        if route not in FAULT_ROUTES:
-            raise ValueError(f"route must be one of {', '.join(FAULT_ROUTES)}, not {route!r}")
-        if not 400 <= status <= 599:
-            raise ValueError("status must be an HTTP error status")
-        if times < 1:
-            raise ValueError("times must be at least 1")
-        if status == 429 and retry_after is None:
-            retry_after = 1
-        fault = ZoomFault(route, status, retry_after, times, after_effect)
-        self.faults.append(fault)
-        return fault
 
     @property
     def tokens(self) -> list[str]:
@@ -141,25 +99,19 @@ class ZoomFake:
         self.revoked = True
 
     def reset(self) -> None:
+        super().reset()
         self.meetings.clear()
         self.token_requests = 0
-        self.calls.clear()
-        self.faults.clear()
         self.revoked = False
         self._tokens.clear()
         self._pages.clear()
         self._next_id = 81_000_000_001
 
-    def calls_of(self, route: str) -> list[int]:
-        """The statuses answered to `route`, in order."""
-        return [status for name, status in self.calls if name == route]
-
     def snapshot(self) -> dict[str, Any]:
         return {
             "meetings": [dict(m) for m in self.meetings],
             "token_requests": self.token_requests,
-            "calls": [{"route": route, "status": status} for route, status in self.calls],
-            "faults": [fault.to_dict() for fault in self.faults],
+            **super().snapshot(),
             "revoked": self.revoked,
         }
 
@@ -178,31 +130,13 @@ class ZoomFake:
         app.router.add_route("POST", f"{PREFIX}/oauth/token", self._token)
         app.router.add_route("POST", f"{API}/users/me/meetings", self._create_meeting)
         app.router.add_route("GET", f"{API}/users/me/meetings", self._list_meetings)
-        control = f"/_sandbox/{self.name}"
-        app.router.add_route("GET", f"{control}/state", self._control_state)
-        app.router.add_route("POST", f"{control}/reset", self._control_reset)
-        app.router.add_route("POST", f"{control}/faults", self._control_fault)
-        app.router.add_route("POST", f"{control}/expire_tokens", self._control_expire)
-        app.router.add_route("POST", f"{control}/revoke_credentials", self._control_revoke)
+        self.add_control_routes(
+            app, expire_tokens=self.expire_tokens, revoke_credentials=self.revoke_credentials
+        )
 
     # --- plumbing ---------------------------------------------------------------------------------------
 
-    def _answer(
-        self, route: str, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
-    ) -> web.Response:
-        self.calls.append((route, status))
-        return web.json_response(payload, status=status, headers=headers)
-
-    def _take_fault(self, route: str) -> ZoomFault | None:
-        for fault in self.faults:
-            if fault.route == route:
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    self.faults.remove(fault)
-                return fault
-        return None
-
-    def _fault_answer(self, route: str, fault: ZoomFault) -> web.Response:
+    def _fault_answer(self, route: str, fault: VendorFault) -> web.Response:
         headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
         if route == "token":
             error = _TOKEN_ERRORS.get(
@@ -389,42 +323,6 @@ class ZoomFake:
         if kind == "previous_meetings":
             return [m for m in scheduled if ends(m) <= now]
         return scheduled
-
-    # --- control ----------------------------------------------------------------------------------------
-
-    async def _control_state(self, request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, **self.snapshot()})
-
-    async def _control_reset(self, request: web.Request) -> web.Response:
-        self.reset()
-        return web.json_response({"ok": True})
-
-    async def _control_expire(self, request: web.Request) -> web.Response:
-        self.expire_tokens()
-        return web.json_response({"ok": True})
-
-    async def _control_revoke(self, request: web.Request) -> web.Response:
-        self.revoke_credentials()
-        return web.json_response({"ok": True})
-
-    async def _control_fault(self, request: web.Request) -> web.Response:
-        """Body `{"route", "status", "retry_after"?, "times"?, "after_effect"?}`; bad values answer 400."""
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict) or "route" not in body or "status" not in body:
-            return web.json_response(
-                {"ok": False, "error": "missing_fields", "fields": ["route", "status"]}, status=400
-            )
-        fault = self.add_fault(
-            body["route"],
-            int(body["status"]),
-            retry_after=body.get("retry_after"),
-            times=int(body.get("times", 1)),
-            after_effect=bool(body.get("after_effect", False)),
-        )
-        return web.json_response({"ok": True, "fault": fault.to_dict()})
 
 
 def _summary(meeting: dict[str, Any]) -> dict[str, Any]:
