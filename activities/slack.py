@@ -123,7 +123,7 @@ class SlackActivities(SlackBase):
         for target in req.targets:
             in_broadcast = target.channel_id != view.channel_id
             blocks = render.overview_blocks(view, in_broadcast=in_broadcast)
-            text = render.overview_text(view)
+            text = render.overview_text(view, in_broadcast=in_broadcast)
             if target.ts is None:
                 key = f"{req.key_prefix}:overview:{target.channel_id}"
                 work = self._join_and_post(target.channel_id, key, text, blocks, join=in_broadcast)
@@ -162,7 +162,8 @@ class SlackActivities(SlackBase):
             results.append(
                 await self._deliver(view.channel_id, self._post_once(view.channel_id, a.key, text))
             )
-        for thread in req.threads:
+        # A private incident's broadcast channels only learn that it exists (its overview), never its updates.
+        for thread in () if view.private else req.threads:
             text = render.announcement_text(view, a, in_broadcast=True)
             key = f"{a.key}:{thread.channel_id}"
             work = self._post_once(thread.channel_id, key, text, thread_ts=thread.thread_ts)

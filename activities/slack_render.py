@@ -64,13 +64,25 @@ def headline(view: IncidentView) -> str:
     return f"{incident_label(view.incident_id)}: {safe(view.title)}"
 
 
-def overview_text(view: IncidentView) -> str:
+def overview_text(view: IncidentView, *, in_broadcast: bool = False) -> str:
     """Plain-text fallback (notifications, screen readers) of the overview."""
+    if in_broadcast and view.private:
+        return private_overview_text(view)
     state = "Resolved" if view.status is Status.RESOLVED else view.stage.label
     return f"{headline(view)} — {view.severity_label}, {state}"
 
 
+def private_overview_text(view: IncidentView) -> str:
+    """What a broadcast channel learns of a private incident: that it exists and who leads it."""
+    label = incident_label(view.incident_id)
+    if view.status is Status.RESOLVED:
+        return f":lock: A private incident ({label}) has been resolved."
+    return f":lock: A private incident ({label}) is in progress, led by {user(view.commander)}."
+
+
 def overview_blocks(view: IncidentView, *, in_broadcast: bool) -> list[dict[str, Any]]:
+    if in_broadcast and view.private:
+        return [{"type": "section", "text": {"type": "mrkdwn", "text": private_overview_text(view)}}]
     resolved = view.status is Status.RESOLVED
     icon = ":white_check_mark:" if resolved else ":rotating_light:"
     stage = "*Resolved*" if resolved else f"{_STAGE_EMOJI[view.stage]} *{view.stage.label}*"
@@ -80,7 +92,7 @@ def overview_blocks(view: IncidentView, *, in_broadcast: bool) -> list[dict[str,
         f"*Commander*\n{user(view.commander)}",
         f"*Channel*\n<#{view.channel_id}>" if view.channel_id else "*Channel*\ncreating…",
     ]
-    if view.call is not None and not (in_broadcast and view.private):
+    if view.call is not None:
         fields.append(f"*Call*\n{call_link(view.call)}")
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} *{headline(view)}*"}},

@@ -192,10 +192,8 @@ class Incidents:
         """
         incident_id = await self.allocate_id()
         logs.bind_incident(incident_id)
-        if broadcast_channels is None:  # a private incident gets no broadcast channel unless named
-            channels = () if private else self.broadcast_channels
-        else:
-            channels = broadcast_channels
+        # A private incident's broadcast channels only ever see that it exists and who leads it.
+        channels = self.broadcast_channels if broadcast_channels is None else broadcast_channels
         declaration = Declaration(
             incident_id=incident_id,
             title=title,

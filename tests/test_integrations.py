@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from domain.models import CommanderChange, Resolution, StatusUpdate
 from sandbox import SandboxServer
 from tests.conftest import RESPONDER, Stack, eventually, running_stack
 from tests.test_ingress import declare_via_slack, run
@@ -108,20 +109,34 @@ async def test_a_new_call_replaces_the_link_and_edits_the_bookmark(zoom_stack: S
         assert stack.sandbox.zoom.meetings[0]["join_url"] not in overview_text(top)
 
 
-async def test_private_incident_keeps_the_call_out_of_broadcast_channels(zoom_stack: Stack) -> None:
+async def test_private_incident_tells_broadcast_channels_only_that_it_exists(zoom_stack: Stack) -> None:
     stack = zoom_stack
     incident_id = await stack.incidents.declare(
-        TITLE,
-        severity=stack.settings.default_severity,
-        private=True,
-        broadcast_channels=(stack.broadcast[0],),
+        TITLE, stack.settings.default_severity, private=True, broadcast_channels=(stack.broadcast[0],)
     )
     state = await settled(stack, incident_id)
     assert state.call is not None
+    await stack.incidents.assign_commander(incident_id, CommanderChange(user_id="U0LEAD"))
+    await stack.incidents.post_update(incident_id, StatusUpdate(text="secret payments detail"))
+    state = await settled(stack, incident_id)
     [top] = messages(stack.sandbox, stack.broadcast[0])
-    assert state.call.join_url not in overview_text(top)
-    [overview, *_] = messages(stack.sandbox, state.channel_id)
-    assert state.call.join_url in overview_text(overview)
+    shown = overview_text(top)
+    assert "private incident" in shown and "<@U0LEAD>" in shown, shown
+    for hidden in (TITLE, state.call.join_url, "secret payments detail"):
+        assert hidden not in str(top), hidden
+    assert top["replies"] == [], "no updates in a private incident's broadcast thread"
+    [overview, *rest] = messages(stack.sandbox, state.channel_id)
+    assert state.call.join_url in overview_text(overview) and TITLE in overview_text(overview)
+    assert any("secret payments detail" in m["text"] for m in rest)
+    await stack.incidents.resolve(incident_id, Resolution(summary="fixed"))
+    await eventually(lambda: _resolved_shown(stack, stack.broadcast[0]))
+    [top] = messages(stack.sandbox, stack.broadcast[0])
+    assert top["replies"] == [] and "fixed" not in str(top)
+
+
+async def _resolved_shown(stack: Stack, channel_id: str) -> bool:
+    [top] = messages(stack.sandbox, channel_id)
+    return "has been resolved" in overview_text(top)
 
 
 async def test_call_without_a_configured_provider_says_which_settings_are_missing(
