@@ -53,9 +53,12 @@ def record_posts(sandbox: SandboxServer) -> list[tuple[str, str, float]]:
     return landed
 
 
-async def measure(count: int) -> dict[str, Any]:
+async def measure(count: int, file_backed: bool = False) -> dict[str, Any]:
+    """With `file_backed`, the dev server keeps its state in SQLite, as `warroom dev` does."""
+    db = str(Path(tempfile.mkdtemp()) / "temporal.db") if file_backed else None
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
+        dev_server_database_filename=db,
         search_attributes=list(attributes.ALL),
         data_converter=pydantic_data_converter,
         dev_server_log_level="error",
@@ -89,6 +92,7 @@ async def measure(count: int) -> dict[str, Any]:
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "nproc": os.cpu_count(),
+        "server": "file-backed" if file_backed else "in-memory",
         "reminders": count,
         "delivered": len(late_ms),
         "dms": len(sent),
@@ -101,11 +105,13 @@ async def measure(count: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.reminders", description=__doc__)
     parser.add_argument("--count", type=int, default=20)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "reminders.json")
+    parser.add_argument("--file", action="store_true", help="a file-backed dev server, as `warroom dev` runs")
+    parser.add_argument("--out", type=Path, default=None, help="default: bench/results/reminders[-file].json")
     args = parser.parse_args()
-    result = asyncio.run(measure(args.count))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    result = asyncio.run(measure(args.count, args.file))
+    out = args.out or Path(__file__).parent / "results" / f"reminders{'-file' if args.file else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     sys.stdout.flush()
     os._exit(0)  # the SDK's crash at interpreter exit (sdk-python #300)

@@ -85,6 +85,12 @@ def from_the_future(body: bytes) -> dict[str, str]:
     return signed_headers(SIGNING_SECRET, body, timestamp=int(time.time()) + 6 * 60)
 
 
+def replayed_with_a_fresh_timestamp(body: bytes) -> dict[str, str]:
+    """A request captured 10 minutes ago, sent again with today's timestamp and its old signature."""
+    captured = signed_headers(SIGNING_SECRET, body, timestamp=int(time.time()) - 10 * 60)
+    return {**captured, "X-Slack-Request-Timestamp": str(int(time.time()))}
+
+
 def not_a_timestamp(body: bytes) -> dict[str, str]:
     return {
         "Content-Type": FORM_CONTENT_TYPE,
@@ -94,7 +100,16 @@ def not_a_timestamp(body: bytes) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    "sign", [unsigned, wrong_secret, other_body, stale, from_the_future, not_a_timestamp]
+    "sign",
+    [
+        unsigned,
+        wrong_secret,
+        other_body,
+        stale,
+        from_the_future,
+        replayed_with_a_fresh_timestamp,
+        not_a_timestamp,
+    ],
 )
 async def test_badly_signed_requests_get_401_and_declare_nothing(
     stack: Stack, http: aiohttp.ClientSession, sign: Callable[[bytes], dict[str, str]]
