@@ -10,7 +10,6 @@ import aiohttp
 import structlog
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import (
     LogForwardingConfig,
     LoggingConfig,
@@ -26,6 +25,7 @@ from activities.jira import JiraActivities
 from activities.slack import SlackActivities
 from activities.slack_dm import SlackDmActivities
 from activities.telemetry import IntegrationFailures
+from domain.encryption import data_converter
 from domain.settings import Settings
 from workflows.directory import IncidentDirectoryWorkflow
 from workflows.incident import IncidentWorkflow
@@ -69,11 +69,12 @@ def metrics_address(settings: Settings, host: str = "0.0.0.0") -> str | None:
 
 
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
-    """A Temporal client with the pydantic data converter every warroom process uses."""
+    """A Temporal client with the data converter every warroom process uses: pydantic, and encrypting every
+    payload when WARROOM_ENCRYPTION_KEY is set (ValueError when that setting is malformed)."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings),
         runtime=runtime,
     )
 

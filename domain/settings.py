@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     jira_issue_type: str = Field(default="Task", alias="JIRA_ISSUE_TYPE")
     # Path of warroom.toml (structured configuration, domain.config); unset: none.
     config_path: str | None = Field(default=None, alias="WARROOM_CONFIG")
+    # Payload encryption (domain.encryption): `id:base64key[,id:base64key...]`, the first one encrypts.
+    encryption_key: SecretStr | None = Field(default=None, alias="WARROOM_ENCRYPTION_KEY")
+    # `warroom codec-server`: origins of the Temporal UI allowed to call it, its bearer token and its port.
+    codec_cors_origins_csv: str = Field(default="http://localhost:8233", alias="WARROOM_CODEC_CORS_ORIGINS")
+    codec_token: SecretStr | None = Field(default=None, alias="WARROOM_CODEC_TOKEN")
+    codec_port: int = Field(default=8888, ge=0, le=65535, alias="WARROOM_CODEC_PORT")
 
     @field_validator("call_provider", mode="before")
     @classmethod
@@ -102,8 +108,15 @@ class Settings(BaseSettings):
             )
         return ids
 
+    @property
+    def codec_cors_origins(self) -> tuple[str, ...]:
+        """Origins from WARROOM_CODEC_CORS_ORIGINS (`http://localhost:8233`), without a trailing slash."""
+        parts = (part.strip().rstrip("/") for part in self.codec_cors_origins_csv.split(","))
+        return tuple(part for part in parts if part)
+
     def secrets(self) -> list[str]:
-        """Every configured secret value, for tests and log scrubbing."""
+        """Every configured secret value, for tests and log scrubbing. Each encryption key counts on its own
+        too, so one logged alone is still scrubbed."""
         values = [
             self.slack_bot_token,
             self.slack_signing_secret,
@@ -112,8 +125,14 @@ class Settings(BaseSettings):
             self.grafana_secret,
             self.zoom_client_secret,
             self.jira_api_token,
+            self.encryption_key,
+            self.codec_token,
         ]
-        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        if self.encryption_key is not None:
+            entries = self.encryption_key.get_secret_value().split(",")
+            found += [key for entry in entries if (key := entry.partition(":")[2].strip())]
+        return found
 
     def missing_for(self, integration: str) -> list[str]:
         """The environment variables `integration` (zoom, meet, jira) still needs; empty when it is set up."""

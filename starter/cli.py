@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from domain.alerts import GenericAlert, from_generic
 from domain.commands import UsageError
+from domain.encryption import codec_for
 from domain.models import Resolution, StageChange, StatusUpdate
 from domain.naming import parse_incident_ref
 from domain.settings import Settings
@@ -25,7 +26,8 @@ from starter.incidents import IncidentError, Incidents
 from starter.logs import configure_logging
 
 DEFAULT_SANDBOX = "http://127.0.0.1:3001"
-SERVICES = ("worker", "web")  # long-lived processes whose logs a collector reads: JSON lines by default
+# Long-lived processes whose logs a collector reads: JSON lines by default.
+SERVICES = ("worker", "web", "codec-server")
 
 log = structlog.get_logger("warroom.cli")
 
@@ -42,6 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--sandbox-port", type=int, default=3001)
     sub.add_parser("worker", help="run a worker (workflows and activities)")
     sub.add_parser("web", help="run the web ingress (Slack events, alerts, health, metrics)")
+    codec = sub.add_parser(
+        "codec-server",
+        help="serve POST /encode and /decode so the Temporal UI shows encrypted payloads "
+        "(needs WARROOM_ENCRYPTION_KEY)",
+    )
+    codec.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    codec.add_argument("--port", type=int, default=None, help="port (default: WARROOM_CODEC_PORT, 8888)")
 
     declare = sub.add_parser("declare", help="declare an incident")
     declare.add_argument("title")
@@ -111,6 +120,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             await worker.run_worker(settings)
         case "web":
             await _run_web(settings)
+        case "codec-server":
+            await _run_codec_server(settings, args.host, args.port)
         case "slack":
             from starter.sandbox_cli import run_slack
 
@@ -131,6 +142,17 @@ async def _run_web(settings: Settings) -> None:
         await serve_forever()
     finally:
         await web.stop()
+
+
+async def _run_codec_server(settings: Settings, host: str, port: int | None) -> None:
+    from starter.codec_server import start_codec_server
+    from starter.serve import serve_forever
+
+    server = await start_codec_server(settings, host, port)
+    try:
+        await serve_forever()
+    finally:
+        await server.stop()
 
 
 async def _run_incident_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -214,7 +236,8 @@ def main(argv: list[str] | None = None) -> None:
     code = 1
     try:
         settings = Settings()
-        _ = settings.broadcast_channels, settings.config  # fail early on a malformed setting or warroom.toml
+        # Fail early on a malformed setting, warroom.toml or WARROOM_ENCRYPTION_KEY.
+        _ = settings.broadcast_channels, settings.config, codec_for(settings)
         _configure_logs(args.command, settings)
         code = asyncio.run(_until_signalled(_run(args, settings)))
     except KeyboardInterrupt:
