@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from domain.naming import DEFAULT_CHANNEL_TEMPLATE, MAX_CHANNEL_NAME
 from domain.vocab import BROADCAST_REACTIONS, Severity, Stage
@@ -59,18 +59,63 @@ class BroadcastConfig(_Section):
         return _channel_ids(value, {s.value for s in Stage}, f"stage ({_STAGES})")
 
 
+def _emoji_names(value: tuple[str, ...]) -> tuple[str, ...]:
+    bad = [e for e in value if not _EMOJI.match(e)]
+    if bad:
+        raise ValueError(f"emoji names without colons (like mega), not {', '.join(map(repr, bad))}")
+    return tuple(dict.fromkeys(value))
+
+
 class ReactionsConfig(_Section):
     broadcast: tuple[str, ...] = tuple(sorted(BROADCAST_REACTIONS))
+    followup: tuple[str, ...] = ()  # e.g. ["mailbox"]: that reaction records a follow-up instead
 
     @field_validator("broadcast")
     @classmethod
     def _emoji(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value:
             raise ValueError("must list at least one emoji name")
-        bad = [e for e in value if not _EMOJI.match(e)]
-        if bad:
-            raise ValueError(f"emoji names without colons (like mega), not {', '.join(map(repr, bad))}")
-        return tuple(dict.fromkeys(value))
+        return _emoji_names(value)
+
+    @field_validator("followup")
+    @classmethod
+    def _followup_emoji(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _emoji_names(value)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> ReactionsConfig:
+        both = sorted(set(self.broadcast) & set(self.followup))
+        if both:
+            raise ValueError(f"{', '.join(both)} cannot both broadcast and record a follow-up")
+        return self
+
+
+BUILT_IN_ROLES: dict[str, str] = {
+    "commander": "Incident commander: leads the response, decides, and keeps everyone on one plan.",
+    "comms": "Communications lead: keeps stakeholders informed with regular status updates.",
+}
+_ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
+MAX_ROLE_DESCRIPTION = 300
+# Minutes without a status update before the commander is nudged; 0 never nudges.
+DEFAULT_NUDGE_MINUTES: dict[str, int] = {"sev1": 15, "sev2": 30, "sev3": 60, "sev4": 0}
+
+
+def _roles(value: dict[str, str]) -> dict[str, str]:
+    for name, description in value.items():
+        if not _ROLE.match(name):
+            raise ValueError(f".{name}: a role name is a lowercase letter, then letters, digits, - or _")
+        if not description.strip() or len(description) > MAX_ROLE_DESCRIPTION:
+            raise ValueError(f".{name}: describe the role in 1 to {MAX_ROLE_DESCRIPTION} characters")
+    return {k: " ".join(v.split()) for k, v in value.items()}
+
+
+def _nudges(value: dict[str, int]) -> dict[str, int]:
+    for key, minutes in value.items():
+        if key not in {s.value for s in Severity}:
+            raise ValueError(f".{key}: not a severity ({_SEVERITIES})")
+        if not 0 <= minutes <= 24 * 60:
+            raise ValueError(f".{key}: minutes from 0 (never) to 1440")
+    return {**DEFAULT_NUDGE_MINUTES, **value}
 
 
 class ChannelsConfig(_Section):
@@ -114,8 +159,17 @@ class WarroomConfig(_Section):
     reactions: ReactionsConfig = Field(default_factory=ReactionsConfig)
     channels: ChannelsConfig = Field(default_factory=ChannelsConfig)
     severities: dict[str, str] = Field(default_factory=dict)
+    roles: dict[str, str] = Field(default_factory=dict)  # custom roles: name -> description
+    nudges: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_NUDGE_MINUTES))
 
     _check_labels = field_validator("severities")(_labels)
+    _check_roles = field_validator("roles")(_roles)
+    _check_nudges = field_validator("nudges")(_nudges)
+
+    @property
+    def all_roles(self) -> dict[str, str]:
+        """Built-in roles (commander, comms) and warroom.toml's, which may re-describe the built-in ones."""
+        return {**BUILT_IN_ROLES, **self.roles}
 
     def severity_channels(self, severity: Severity) -> tuple[str, ...]:
         return self.broadcast.by_severity.get(severity.value, ())
@@ -127,6 +181,9 @@ class WarroomConfig(_Section):
             "broadcast_reactions": self.reactions.broadcast,
             "severity_labels": dict(self.severities),
             "channel_name_template": self.channels.name_template,
+            "roles": self.all_roles,
+            "nudge_minutes": dict(self.nudges),
+            "followup_reactions": self.reactions.followup,
         }
 
 

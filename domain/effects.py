@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 # CallInfo, CallProviderName and TicketInfo belong to the incident's state; activities import them from here.
-from domain.models import Announcement, CallInfo, CallProviderName, IncidentView, Model
+from domain.models import Announcement, CallInfo, CallProviderName, IncidentResult, IncidentView, Model
 from domain.models import TicketInfo as TicketInfo
 from domain.naming import DEFAULT_CHANNEL_TEMPLATE
 
@@ -126,3 +126,14 @@ class ReminderPlan(Model):
     local: str = ""  # `Sat 28 Nov 09:00 (Europe/Paris)`
     error: str | None = None
     zone_known: bool = True  # False: Slack did not tell us the user's time zone; UTC was used
+
+
+# --- The timeline afterwards (activities/slack_timeline) ---------------------------------------------------
+
+
+class TimelineExportRequest(Model):
+    """At resolve: the timeline posted in the incident channel, with Markdown and JSON files attached."""
+
+    incident: IncidentView
+    result: IncidentResult
+    key: str  # idempotency key: a retry finds the message and files an earlier attempt posted

@@ -41,6 +41,9 @@ class Declaration(Model):
     severity_labels: dict[str, str] = Field(default_factory=dict)  # severity -> display name
     channel_name_template: str = DEFAULT_CHANNEL_TEMPLATE
     call_provider: CallProviderName | None = None  # WARROOM_CALL_PROVIDER: a call is created at declare
+    roles: dict[str, str] = Field(default_factory=dict)  # role -> description (warroom.toml + built-ins)
+    nudge_minutes: dict[str, int] = Field(default_factory=dict)  # severity -> minutes; empty: no nudges
+    followup_reactions: tuple[str, ...] = ()  # emoji that record a follow-up instead of broadcasting
 
 
 # --- Handler payloads (updates and signals) ----------------------------------------------------------
@@ -88,6 +91,47 @@ class TicketOrder(Model):
 
     summary: str
     actor: str | None = None
+
+
+class RoleChange(Model):
+    """`/incident role <role> @user` (and `/incident commander @user`, the `commander` role)."""
+
+    role: str
+    user_id: str
+    actor: str | None = None
+
+
+class FollowupAdd(Model):
+    text: str
+    actor: str | None = None
+    link: str | None = None  # permalink of the message, for a follow-up recorded by a reaction
+
+
+class FollowupReaction(Model):
+    """A follow-up reaction on a message: the message (fetched by the workflow) becomes a follow-up."""
+
+    channel_id: str
+    message_ts: str
+    user_id: str
+
+
+class FollowupTicket(Model):
+    """Turn follow-up `followup_id` into a Jira issue."""
+
+    followup_id: int
+    actor: str | None = None
+
+
+class DebriefStart(Model):
+    actor: str | None = None
+
+
+class DebriefNote(Model):
+    """A reply in the debrief's "things to revisit" thread."""
+
+    user_id: str
+    text: str
+    ts: str
 
 
 class ReminderOrder(Model):
@@ -167,6 +211,33 @@ class PendingTicket(Model):
     key: str
     summary: str
     actor: str | None = None
+    followup_id: int | None = None  # the follow-up this issue is for
+
+
+FollowupState = Literal["open", "ticketed"]
+
+
+class Followup(Model):
+    followup_id: int
+    text: str
+    author: str | None
+    at: datetime
+    link: str | None = None
+    ticket: TicketInfo | None = None
+
+    @property
+    def state(self) -> FollowupState:
+        return "ticketed" if self.ticket is not None else "open"
+
+
+class PendingDm(Model):
+    """A direct message the main loop sends: a role's description, a nudge to post an update."""
+
+    key: str
+    user_id: str
+    kind: Literal["role", "nudge"]
+    role: str = ""
+    description: str = ""
 
 
 class ReminderRecord(Model):
@@ -265,6 +336,7 @@ class IncidentView(Model):
     alert: AlertGroup | None = None
     severity_labels: dict[str, str] = Field(default_factory=dict)
     call: CallInfo | None = None
+    roles: dict[str, str] = Field(default_factory=dict)  # role -> user ID, commander excluded
 
     @property
     def severity_label(self) -> str:
@@ -318,6 +390,20 @@ class IncidentState(BaseModel):
     pending_tickets: list[PendingTicket] = Field(default_factory=list)
     reminders: list[ReminderRecord] = Field(default_factory=list)
     next_reminder: int = 1
+    role_descriptions: dict[str, str] = Field(default_factory=dict)
+    roles: dict[str, str] = Field(default_factory=dict)  # role -> user ID; the commander is `commander`
+    pending_dms: list[PendingDm] = Field(default_factory=list)
+    followups: list[Followup] = Field(default_factory=list)
+    followup_reactions: tuple[str, ...] = ()
+    pending_followup_reactions: list[FollowupReaction] = Field(default_factory=list)
+    nudge_minutes: dict[str, int] = Field(default_factory=dict)
+    last_update_at: datetime | None = None  # the last status update to the broadcast channels
+    last_nudge_at: datetime | None = None
+    nudges_sent: int = 0
+    debrief_ts: str | None = None  # the "things to revisit" thread
+    debrief_requested: bool = False
+    stage_reached: dict[str, datetime] = Field(default_factory=dict)  # stage -> when it was first reached
+    timeline_exported: bool = False
 
     def view(self) -> IncidentView:
         return IncidentView(
@@ -337,6 +423,7 @@ class IncidentState(BaseModel):
             alert=self.alert,
             severity_labels=self.severity_labels,
             call=self.call,
+            roles=dict(self.roles),
         )
 
     def result(self) -> IncidentResult:
@@ -350,6 +437,13 @@ class IncidentState(BaseModel):
             declared_at=self.declared_at,
             resolved_at=self.resolved_at,
             timeline=self.timeline,
+            stage_reached=dict(self.stage_reached),
+            followups=list(self.followups),
+            tickets=list(self.tickets),
+            private=self.private,
+            source=self.source,
+            commander=self.commander,
+            roles=dict(self.roles),
         )
 
     @property
@@ -387,6 +481,13 @@ class IncidentResult(Model):
     declared_at: datetime
     resolved_at: datetime | None
     timeline: list[TimelineEvent]
+    stage_reached: dict[str, datetime] = Field(default_factory=dict)
+    followups: list[Followup] = Field(default_factory=list)
+    tickets: list[TicketInfo] = Field(default_factory=list)
+    private: bool = False
+    source: str = "slack"
+    commander: str | None = None
+    roles: dict[str, str] = Field(default_factory=dict)
 
 
 class CommandReply(Model):
