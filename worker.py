@@ -24,6 +24,7 @@ from activities.calls import providers_from
 from activities.jira import JiraActivities
 from activities.slack import SlackActivities
 from activities.slack_dm import SlackDmActivities
+from activities.slack_timeline import SlackTimelineActivities
 from activities.telemetry import IntegrationFailures
 from domain.encryption import data_converter
 from domain.settings import Settings
@@ -102,6 +103,8 @@ def activities_for(
         acts.link_call,
         dms.plan_reminder,
         dms.deliver_reminder,
+        dms.send_dm,
+        SlackTimelineActivities(slack).publish_timeline,
         providers_from(settings, session).create_call,
         JiraActivities(settings, session).create_ticket,
     ]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio import activity
 
 from activities import slack_render as render
 from activities.slack_base import SlackBase
 from activities.slack_errors import SlackCallError
-from domain.effects import ReminderPlan, ReminderPlanRequest
+from domain.effects import DirectMessageRequest, ReminderPlan, ReminderPlanRequest
 from domain.models import ReminderInput
 from domain.timeexpr import format_when, resolve_when
 from domain.usage import UsageError
@@ -41,14 +43,25 @@ class SlackDmActivities(SlackBase):
             return ReminderPlan(error=err.message, zone_known=tz is not None)
         return ReminderPlan(due=due, local=format_when(due, tz), zone_known=tz is not None)
 
-    async def _direct_message(self, user_id: str, key: str, text: str) -> str:
+    async def _direct_message(
+        self, user_id: str, key: str, text: str, blocks: list[dict[str, Any]] | None = None
+    ) -> str:
         """DMs a person; a retried attempt finds the message an earlier attempt sent. Returns its ts."""
         try:
             opened = await self._call("conversations.open", users=user_id)
             channel = str(opened["channel"]["id"])
-            return await self._post_once(channel, key, text)
+            return await self._post_once(channel, key, text, blocks)
         except SlackCallError as err:
             raise err.to_application_error() from None
+
+    @activity.defn
+    async def send_dm(self, req: DirectMessageRequest) -> str:
+        """A role's description to its new holder, or a nudge (with a button) to post a status update."""
+        if req.dm.kind == "role":
+            text = render.role_text(req.incident, req.dm.role, req.dm.description)
+            return await self._direct_message(req.dm.user_id, req.dm.key, text)
+        text, blocks = render.nudge_message(req.incident)
+        return await self._direct_message(req.dm.user_id, req.dm.key, text, blocks)
 
     @activity.defn
     async def deliver_reminder(self, req: ReminderInput) -> str:

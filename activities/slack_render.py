@@ -94,6 +94,7 @@ def overview_blocks(view: IncidentView, *, in_broadcast: bool) -> list[dict[str,
     ]
     if view.call is not None:
         fields.append(f"*Call*\n{call_link(view.call)}")
+    fields += [f"*{safe(role.capitalize())}*\n{user(holder)}" for role, holder in sorted(view.roles.items())]
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} *{headline(view)}*"}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
@@ -145,9 +146,10 @@ def alert_context(group: AlertGroup) -> str:
 
 def channel_purpose(view: IncidentView) -> str:
     state = "Resolved" if view.status is Status.RESOLVED else view.stage.label
+    roles = "".join(f" | {role}: {user(holder)}" for role, holder in sorted(view.roles.items()))
     purpose = (
         f"{incident_label(view.incident_id)} {view.title} | {view.severity_label} | {state} "
-        f"| IC: {user(view.commander)}"
+        f"| IC: {user(view.commander)}{roles}"
     )
     if view.call is not None:  # the link goes first, so a long title cannot push it out of the limit
         call = f"{view.call.label}: {view.call.join_url} | "
@@ -187,3 +189,33 @@ def reminder_text(r: ReminderInput) -> str:
     """The DM a reminder sends: its text and where it was set."""
     where = f" in <#{r.channel_id}>" if r.channel_id else ""
     return f":alarm_clock: Reminder from *{incident_label(r.incident_id)}*{where}: {safe(r.text)}"
+
+
+NUDGE_ACTION = "warroom_nudge_update"  # the nudge's button: opens the status update form
+
+
+def role_text(view: IncidentView, role: str, description: str) -> str:
+    where = f" in <#{view.channel_id}>" if view.channel_id else ""
+    about = f"\n> {safe(description)}" if description else ""
+    return f":bust_in_silhouette: You are now the *{safe(role)}* of *{headline(view)}*{where}.{about}"
+
+
+def nudge_message(view: IncidentView) -> tuple[str, list[dict[str, Any]]]:
+    """The nudge DM: how long since the last update, and a button that opens the update form."""
+    where = f" in <#{view.channel_id}>" if view.channel_id else ""
+    text = (
+        f":hourglass: *{headline(view)}*{where} has had no status update for a while. "
+        "Stakeholders are waiting: post one now."
+    )
+    button = {
+        "type": "button",
+        "action_id": NUDGE_ACTION,
+        "text": {"type": "plain_text", "text": "Post an update"},
+        "value": str(view.incident_id),
+        "style": "primary",
+    }
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {"type": "actions", "elements": [button]},
+    ]
+    return text, blocks

@@ -143,6 +143,13 @@ class AddFollowup(_Command):
     text: Annotated[str, Field(min_length=1, max_length=TEXT_MAX)]
 
 
+class TicketFollowup(_Command):
+    """`followup jira <n>`: follow-up number n becomes a Jira issue."""
+
+    kind: Literal["ticket_followup"] = "ticket_followup"
+    followup_id: Annotated[int, Field(ge=1, le=10_000)]
+
+
 class ListFollowups(_Command):
     kind: Literal["list_followups"] = "list_followups"
 
@@ -173,6 +180,7 @@ Command = Annotated[
     | Timeline
     | AssignRole
     | AddFollowup
+    | TicketFollowup
     | ListFollowups
     | Debrief
     | Resolve,
@@ -302,6 +310,18 @@ def _parse_call(word: str, rest: str) -> StartCall:
     return StartCall(provider=provider)
 
 
+def _parse_followup(rest: str) -> AddFollowup | TicketFollowup:
+    """`followup <text>`, or `followup jira <n>` for a Jira issue from follow-up n."""
+    words = rest.split()
+    if len(words) == 2 and words[0].lower() in ("jira", "ticket") and words[1].lstrip("#").isdigit():
+        number = int(words[1].lstrip("#")[:5])
+        if number < 1:
+            complaint = "Follow-ups are numbered from 1, as `followups` lists them."
+            raise UsageError(complaint, usage_for("followup"))
+        return TicketFollowup(followup_id=number)
+    return AddFollowup(text=_text("followup", rest, "follow-up text"))
+
+
 def _parse_remind(rest: str) -> Remind | CancelReminder | ListReminders:
     parts = rest.split(None, 1)
     if parts and parts[0].lower() == "cancel":
@@ -375,7 +395,7 @@ def _dispatch(text: str) -> Command:
         case "role":
             return _parse_role(rest)
         case "followup":
-            return AddFollowup(text=_text("followup", rest, "follow-up text"))
+            return _parse_followup(rest)
         case "resolve":
             return Resolve(summary=_text("resolve", rest, "summary", required=False))
         case "reminders" | "followups" | "status" | "timeline" | "debrief" as word:

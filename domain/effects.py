@@ -9,7 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 
 # CallInfo, CallProviderName and TicketInfo belong to the incident's state; activities import them from here.
-from domain.models import Announcement, CallInfo, CallProviderName, IncidentResult, IncidentView, Model
+from domain.models import (
+    Announcement,
+    CallInfo,
+    CallProviderName,
+    IncidentResult,
+    IncidentView,
+    Model,
+    PendingDm,
+)
 from domain.models import TicketInfo as TicketInfo
 from domain.naming import DEFAULT_CHANNEL_TEMPLATE
 
@@ -111,6 +119,13 @@ class TicketRequest(Model):
 
 
 # --- Direct messages (activities/slack_dm) ----------------------------------------------------------------
+
+
+class DirectMessageRequest(Model):
+    """A role's description for its new holder, or a nudge to post a status update."""
+
+    incident: IncidentView
+    dm: PendingDm
 
 
 class ReminderPlanRequest(Model):

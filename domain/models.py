@@ -132,6 +132,7 @@ class DebriefNote(Model):
     user_id: str
     text: str
     ts: str
+    thread_ts: str
 
 
 class ReminderOrder(Model):

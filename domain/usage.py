@@ -131,9 +131,9 @@ COMMAND_DOCS: tuple[CommandDoc, ...] = (
     CommandDoc(
         "followup",
         ("follow-up",),
-        ("add_followup",),
-        f"`{_C} followup <text>`",
-        "record a follow-up to do after the incident",
+        ("add_followup", "ticket_followup"),
+        f"`{_C} followup <text>` or `{_C} followup jira <n>`",
+        "record a follow-up to do after the incident, or make follow-up n a Jira issue",
     ),
     CommandDoc("followups", ("follow-ups",), ("list_followups",), f"`{_C} followups`", "list the follow-ups"),
     CommandDoc(

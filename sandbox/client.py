@@ -67,12 +67,20 @@ class SandboxClient:
         return await self._request("POST", "/_sandbox/command", payload)
 
     async def message(
-        self, user_id: str, channel_id: str, text: str, thread_ts: str | None = None
+        self,
+        user_id: str,
+        channel_id: str,
+        text: str,
+        thread_ts: str | None = None,
+        deliver_event: bool = False,
     ) -> dict[str, Any]:
-        """A person posts a message (no event is delivered); returns its ts."""
+        """A person posts a message; with `deliver_event`, the app gets its `message` event (where the bot is
+        a member). Returns its ts (and the delivery)."""
         payload: dict[str, Any] = {"user_id": user_id, "channel_id": channel_id, "text": text}
         if thread_ts:
             payload["thread_ts"] = thread_ts
+        if deliver_event:
+            payload["deliver_event"] = True
         return await self._request("POST", "/_sandbox/message", payload)
 
     async def react(

@@ -186,7 +186,11 @@ async def human_message(request: web.Request) -> web.Response:
         thread_ts=body.get("thread_ts") or None,
         broadcast=bool(body.get("reply_broadcast", False)),
     )
-    return _ok(channel=channel.id, ts=message.ts, message=channel.render(message, include_metadata=True))
+    delivery = None
+    if body.get("deliver_event"):  # opt in: most tests post context that no app should hear of
+        delivery = await request.app[PLATFORM_KEY].message_posted(channel.id, message.ts)
+    rendered = channel.render(message, include_metadata=True)
+    return _ok(channel=channel.id, ts=message.ts, message=rendered, delivery=delivery)
 
 
 async def command(request: web.Request) -> web.Response:

@@ -7,9 +7,9 @@ from typing import Any
 from sandbox.models import MAX_MESSAGE_BLOCKS, MAX_TEXT, ApiError, Channel, Message
 
 
-def check_content(text: str | None, blocks: list[dict[str, Any]] | None) -> None:
-    """Slack's checks on a message body."""
-    if not text and not blocks:
+def check_content(text: str | None, blocks: list[dict[str, Any]] | None, *, has_files: bool = False) -> None:
+    """Slack's checks on a message body (a message sharing files may have no text)."""
+    if not text and not blocks and not has_files:
         raise ApiError("no_text")
     if text is not None and len(text) > MAX_TEXT:
         raise ApiError("msg_too_long")
@@ -39,10 +39,11 @@ class MessageOps:
         metadata: dict[str, Any] | None = None,
         bot_id: str | None = None,
         broadcast: bool = False,
+        files: list[dict[str, Any]] | None = None,
     ) -> Message:
         if channel.is_archived:
             raise ApiError("is_archived")
-        check_content(text, blocks)
+        check_content(text, blocks, has_files=bool(files))
         parent = None
         if thread_ts:
             parent = channel.messages.get(thread_ts)
@@ -58,6 +59,7 @@ class MessageOps:
             thread_ts=parent.ts if parent else None,
             metadata=metadata,
             subtype="thread_broadcast" if parent and broadcast else None,
+            files=files or None,
         )
         channel.messages[message.ts] = message
         if parent is not None:

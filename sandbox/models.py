@@ -121,6 +121,7 @@ class Message:
     edit_count: int = 0
     replies: list[str] = field(default_factory=list)  # reply ts, oldest first (parents only)
     reactions: dict[str, list[str]] = field(default_factory=dict)
+    files: list[dict[str, Any]] | None = None  # files shared with this message (files.completeUploadExternal)
 
     @property
     def is_reply(self) -> bool:
@@ -233,6 +234,9 @@ class Channel:
         out["team"] = TEAM_ID
         if msg.blocks is not None:
             out["blocks"] = msg.blocks
+        if msg.files:
+            out["files"] = [dict(f) for f in msg.files]
+            out["upload"] = True
         if msg.thread_ts is not None:
             out["thread_ts"] = msg.thread_ts
             parent = self.messages.get(msg.thread_ts)

@@ -185,6 +185,37 @@ class Platform:
         message = self.state.react(channel, ts, user.id, reaction, remove=remove)
         if BOT_USER_ID not in channel.members:
             return {"event_id": None, "delivered": False, "reason": "bot_not_in_channel", "deliveries": []}
+        event = {
+            "type": "reaction_removed" if remove else "reaction_added",
+            "user": user.id,
+            "reaction": reaction.strip(":"),
+            "item_user": message.user,
+            "item": {"type": "message", "channel": channel.id, "ts": message.ts},
+            "event_ts": f"{self.state.now():.6f}",
+        }
+        return await self._deliver_event(event, repeat)
+
+    async def message_posted(self, channel_id: str, ts: str) -> dict[str, Any]:
+        """Delivers the `message` event of a person's message, if the bot is in the channel, as in Slack."""
+        channel = self.state.channel(channel_id, viewer=None)
+        if BOT_USER_ID not in channel.members:
+            return {"event_id": None, "delivered": False, "reason": "bot_not_in_channel", "deliveries": []}
+        message = channel.messages[ts]
+        event: dict[str, Any] = {
+            "type": "message",
+            "channel": channel.id,
+            "channel_type": "group" if channel.is_private else "channel",
+            "user": message.user,
+            "text": message.text,
+            "ts": message.ts,
+            "event_ts": message.ts,
+        }
+        if message.thread_ts:
+            event["thread_ts"] = message.thread_ts
+        return await self._deliver_event(event, 0)
+
+    async def _deliver_event(self, event: dict[str, Any], repeat: int) -> dict[str, Any]:
+        """Wraps an event in Events API's envelope and delivers it, `repeat` more times as Slack retries."""
         now = self.state.now()
         event_id = self.state.new_id("Ev")
         envelope = {
@@ -193,14 +224,7 @@ class Platform:
             "context_team_id": TEAM_ID,
             "context_enterprise_id": None,
             "api_app_id": APP_ID,
-            "event": {
-                "type": "reaction_removed" if remove else "reaction_added",
-                "user": user.id,
-                "reaction": reaction.strip(":"),
-                "item_user": message.user,
-                "item": {"type": "message", "channel": channel.id, "ts": message.ts},
-                "event_ts": f"{now:.6f}",
-            },
+            "event": event,
             "type": "event_callback",
             "event_id": event_id,
             "event_time": int(now),

@@ -9,14 +9,19 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox import api_chat, api_conversations, api_misc
+from sandbox import api_chat, api_conversations, api_files, api_misc
 from sandbox.args import Args
 from sandbox.models import ApiError, Fault, RateLimited
 from sandbox.state import SandboxState
 
 Handler = Callable[[SandboxState, Args], dict[str, Any]]
 
-METHODS: dict[str, Handler] = {**api_conversations.METHODS, **api_chat.METHODS, **api_misc.METHODS}
+METHODS: dict[str, Handler] = {
+    **api_conversations.METHODS,
+    **api_chat.METHODS,
+    **api_misc.METHODS,
+    **api_files.METHODS,
+}
 
 STATE_KEY = web.AppKey("sandbox_state", SandboxState)
 
@@ -114,6 +119,8 @@ def _call(
 async def handle_api(request: web.Request) -> web.Response:
     state = state_of(request)
     method = request.match_info["method"]
+    if method == api_files.UPLOAD:  # an upload URL handed out by files.getUploadURLExternal: raw bytes
+        return await api_files.handle_upload(state, request)
     try:
         args = Args(await read_args(request))
     except ApiError as err:

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from domain.settings import Settings
 from domain.vocab import Severity, Stage, Status, incident_label
 from starter.incidents import IncidentError, Incidents
 from starter.logs import configure_logging
+from starter.report import collect, parse_window, render_json, render_table
 
 DEFAULT_SANDBOX = "http://127.0.0.1:3001"
 # Long-lived processes whose logs a collector reads: JSON lines by default.
@@ -78,6 +80,19 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--stage", choices=[s.value for s in Stage])
     ls.add_argument("--severity", choices=[s.value for s in Severity])
     ls.add_argument("--status", choices=[s.value for s in Status])
+    report = sub.add_parser(
+        "report",
+        help="incidents declared in a window: counts by severity, median and p90 time to "
+        "identified, mitigated and resolved",
+    )
+    report.add_argument(
+        "--since",
+        type=_window,
+        default="30d",
+        metavar="WINDOW",
+        help="how far back: 90m, 12h, 30d or 2w (default: 30d)",
+    )
+    report.add_argument("--json", action="store_true", help="JSON (durations in seconds) instead of a table")
 
     slack = sub.add_parser(
         "slack", help="drive the local Slack sandbox: send a command, react, show messages"
@@ -91,6 +106,14 @@ def _parser() -> argparse.ArgumentParser:
     slack.add_argument("--channel", default=None, help="channel ID to run the command in (default: #general)")
     slack.add_argument("--sandbox", default=os.environ.get("WARROOM_SANDBOX_URL", DEFAULT_SANDBOX))
     return p
+
+
+def _window(text: str) -> timedelta:
+    """`--since`: a bad window is a usage error (exit 2) that shows the accepted forms."""
+    try:
+        return parse_window(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _incident(ref: str) -> int:
@@ -195,6 +218,9 @@ async def _run_incident_command(args: argparse.Namespace, settings: Settings) ->
                     for i in found
                 ]
                 return "\n".join(rows) or "no incidents match"
+            case "report":
+                summary = await collect(inc.client, datetime.now(UTC) - args.since)
+                return render_json(summary) if args.json else render_table(summary)
         return ""
 
     print(await _with_incidents(settings, work))

@@ -14,10 +14,14 @@ from domain.models import (
     CallProviderName,
     CallStart,
     CommanderChange,
+    DebriefStart,
+    FollowupAdd,
+    FollowupTicket,
     IncidentState,
     ReminderOrder,
     ReminderRecord,
     Resolution,
+    RoleChange,
     SeverityChange,
     StageChange,
     StatusUpdate,
@@ -29,13 +33,6 @@ from domain.vocab import Status, incident_label
 from starter.incidents import Incidents
 
 TIMELINE_LIMIT = 40  # events shown by /incident timeline; the full record is the workflow's result
-
-NOT_HERE_YET = {
-    "assign_role": "roles",
-    "add_followup": "follow-ups",
-    "list_followups": "follow-ups",
-    "debrief": "debriefs",
-}
 
 
 @dataclass(frozen=True)
@@ -104,8 +101,6 @@ class Dispatcher:
             return Reply(render.safe(cmd.usage_for(topic, slash) if topic else cmd.help_text(slash)))
         if isinstance(command, cmd.Declare):
             return await self._declare(command, who)
-        if command.kind in NOT_HERE_YET:
-            return Reply(f"{NOT_HERE_YET[command.kind].capitalize()} are not set up in this warroom yet.")
         unready = self._not_set_up(command)
         if unready:
             return Reply(unready)
@@ -122,7 +117,8 @@ class Dispatcher:
         """Why this command cannot work in this deployment (an integration's settings are missing), or ""."""
         if isinstance(command, cmd.StartCall):
             return self.integrations.call_provider_for(command.provider)[1]
-        if isinstance(command, cmd.CreateTicket) and not self.integrations.ready("jira"):
+        jira = isinstance(command, cmd.CreateTicket | cmd.TicketFollowup)
+        if jira and not self.integrations.ready("jira"):
             return f"Jira is not set up in this warroom: set {_vars(self.integrations.missing['jira'])}."
         return ""
 
@@ -191,6 +187,18 @@ class Dispatcher:
                 text = reminders_text(await inc.pending_reminders(incident_id, actor), who.slash_command)
             case cmd.CancelReminder(reminder_id=reminder_id):
                 text = await inc.cancel_reminder(reminder_id, actor, rid)
+            case cmd.AssignRole(role=role, user_id=user_id):
+                role_change = RoleChange(role=role, user_id=user_id, actor=actor)
+                text = await inc.assign_role(incident_id, role_change, rid)
+            case cmd.AddFollowup(text=body):
+                text = await inc.add_followup(incident_id, FollowupAdd(text=body, actor=actor), rid)
+            case cmd.TicketFollowup(followup_id=number):
+                ticket = FollowupTicket(followup_id=number, actor=actor)
+                text = await inc.ticket_followup(incident_id, ticket, rid)
+            case cmd.ListFollowups():
+                text = followups_text(await inc.state(incident_id))
+            case cmd.Debrief():
+                text = await inc.start_debrief(incident_id, DebriefStart(actor=actor), rid)
             case cmd.Resolve(summary=summary):
                 text = await inc.resolve(incident_id, Resolution(summary=summary, actor=actor), rid)
             case _:
@@ -204,6 +212,22 @@ def broadcast_text(state: IncidentState, slash_command: str) -> str:
         return f"No broadcast channels. Add one with `{slash_command} broadcast add #channel`."
     listed = ", ".join(f"<#{c}>" for c in channels)
     return f"Updates go to {listed}. Change with `{slash_command} broadcast add|remove #channel`."
+
+
+def followups_text(state: IncidentState) -> str:
+    slash = state.slash_command
+    if not state.followups:
+        return f"No follow-ups yet. Record one with `{slash} followup <text>`.".replace(
+            "<text>", "&lt;text&gt;"
+        )
+    lines = [f"*Follow-ups of {incident_label(state.incident_id)}*"]
+    for f in state.followups:
+        by = f" ({render.user(f.author)})" if f.author else ""
+        where = render.ticket_link(f.ticket) if f.ticket else "open"
+        lines.append(f"• #{f.followup_id} {render.safe(f.text)}{by}: {where}")
+    if any(f.ticket is None for f in state.followups):
+        lines.append(f"Make one a Jira issue with `{slash} followup jira &lt;n&gt;`.")
+    return "\n".join(lines)
 
 
 def reminders_text(reminders: list[ReminderRecord], slash_command: str) -> str:
@@ -223,6 +247,7 @@ def status_text(state: IncidentState, now: datetime | None = None) -> str:
         f"*{render.headline(state.view())}*",
         f"Severity: *{state.severity.label}*  Stage: *{'Resolved' if resolved else state.stage.label}*",
         f"Commander: {render.user(state.commander)}",
+        *(f"{role.capitalize()}: {render.user(holder)}" for role, holder in sorted(state.roles.items())),
         f"Call: {render.call_link(state.call) if state.call else 'none'}",
         f"Broadcast to: {', '.join(f'<#{c}>' for c in state.broadcast_channel_ids) or 'none'}",
         f"{'Lasted' if resolved else 'Open for'}: {age}  Updates: {state.updates_posted}",

@@ -35,10 +35,14 @@ from domain.models import (
     CallStart,
     CommanderChange,
     CommandReply,
+    DebriefNote,
+    DebriefStart,
     Declaration,
     DedupClaim,
     DedupGrant,
     DirectoryState,
+    FollowupAdd,
+    FollowupTicket,
     IncidentInput,
     IncidentState,
     ReactionAdded,
@@ -47,6 +51,7 @@ from domain.models import (
     ReminderRecord,
     ReminderView,
     Resolution,
+    RoleChange,
     SeverityChange,
     StageChange,
     StatusUpdate,
@@ -454,6 +459,27 @@ class Incidents:
         if view.status == "cancelled":
             return f"Reminder `{reminder_id}` was already cancelled."
         return f"Reminder `{reminder_id}` was already delivered ({view.local})."
+
+    async def assign_role(self, incident_id: int, change: RoleChange, request_id: str | None = None) -> str:
+        return await self._update(incident_id, IncidentWorkflow.assign_role, change, request_id)
+
+    async def add_followup(
+        self, incident_id: int, followup: FollowupAdd, request_id: str | None = None
+    ) -> str:
+        return await self._update(incident_id, IncidentWorkflow.add_followup, followup, request_id)
+
+    async def ticket_followup(
+        self, incident_id: int, ticket: FollowupTicket, request_id: str | None = None
+    ) -> str:
+        return await self._update(incident_id, IncidentWorkflow.ticket_followup, ticket, request_id)
+
+    async def start_debrief(
+        self, incident_id: int, start: DebriefStart, request_id: str | None = None
+    ) -> str:
+        return await self._update(incident_id, IncidentWorkflow.start_debrief, start, request_id)
+
+    async def debrief_note(self, incident_id: int, note: DebriefNote) -> None:
+        await self._call(incident_id, "signal", IncidentWorkflow.debrief_note, note)
 
     async def react(self, incident_id: int, reaction: ReactionAdded) -> None:
         await self._call(incident_id, "signal", IncidentWorkflow.reaction_added, reaction)

@@ -56,7 +56,7 @@ async def start_web(
         secret,
         settings.default_severity,
         metrics,
-        settings.config.reactions.broadcast,
+        settings.config.reactions.broadcast + settings.config.reactions.followup,
         Integrations.from_settings(settings),
     )
     alerts = AlertRoutes(incidents, settings)

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from domain.config import ConfigError, WarroomConfig, load_config, parse_config
+from domain.config import (
+    BUILT_IN_ROLES,
+    DEFAULT_NUDGE_MINUTES,
+    ConfigError,
+    WarroomConfig,
+    load_config,
+    parse_config,
+)
 from domain.models import Declaration, ReactionAdded, StageChange
 from domain.naming import channel_name
 from domain.settings import Settings
@@ -48,7 +55,14 @@ def test_no_file_is_todays_behaviour() -> None:
     assert load_config(None) == WarroomConfig() == parse_config("")
     snapshot = WarroomConfig().declaration_fields()
     default = Declaration(incident_id=1, title="t", severity=Severity.SEV3)
-    assert {k: getattr(default, k) for k in snapshot} == snapshot
+    # Roles and nudges came later: a Declaration without them (an incident declared before) has no nudges and
+    # falls back to the built-in roles in the workflow; a new declaration always carries the config's.
+    later = {"roles", "nudge_minutes"}
+    assert {k: getattr(default, k) for k in snapshot if k not in later} == {
+        k: v for k, v in snapshot.items() if k not in later
+    }
+    assert default.roles == {} and default.nudge_minutes == {}
+    assert snapshot["roles"] == BUILT_IN_ROLES and snapshot["nudge_minutes"] == DEFAULT_NUDGE_MINUTES
     assert set(default.broadcast_reactions) == {"mega", "pushpin", "mailbox"}
     assert Settings(WARROOM_CONFIG=None).config == WarroomConfig()
 
@@ -73,6 +87,11 @@ def test_no_file_is_todays_behaviour() -> None:
         ('[severities]\nsev9 = "Doom"', "severities.sev9: not a severity (sev1..sev4)"),
         ('[severities]\nsev1 = ""', "severities.sev1: a label is one line"),
         ("[severities]\nsev1 = 1", "severities.sev1: Input should be a valid string"),
+        ('[roles]\nScribe = "takes notes"', "roles.Scribe: a role name is a lowercase letter"),
+        ('[roles]\nscribe = " "', "roles.scribe: describe the role in 1 to 300 characters"),
+        ("[nudges]\nsev5 = 10", "nudges.sev5: not a severity"),
+        ("[nudges]\nsev1 = -1", "nudges.sev1: minutes from 0 (never) to 1440"),
+        ('[reactions]\nfollowup = ["mega"]', "reactions: mega cannot both broadcast and record a follow-up"),
         ("[pager]\nx = 1", "pager: unknown key"),
         ("[broadcast\n", "not valid TOML"),
     ],
@@ -174,3 +193,14 @@ async def react_and_wait(stack: Stack, incident_id: int, channel: str) -> None:
     for target in state.broadcast_channel_ids:
         [overview] = await stack.slack.messages(target)
         assert not any("Not for stakeholders" in r["text"] for r in overview["replies"])
+
+
+def test_roles_nudges_and_followup_reactions_reach_the_declaration() -> None:
+    config = parse_config(
+        '[roles]\nscribe = "Scribe:   keeps the timeline."\n[nudges]\nsev2 = 10\n'
+        '[reactions]\nbroadcast = ["mega"]\nfollowup = ["mailbox"]\n'
+    )
+    fields = config.declaration_fields()
+    assert fields["roles"] == {**BUILT_IN_ROLES, "scribe": "Scribe: keeps the timeline."}
+    assert fields["nudge_minutes"] == {**DEFAULT_NUDGE_MINUTES, "sev2": 10}
+    assert fields["followup_reactions"] == ("mailbox",)

@@ -16,11 +16,14 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.slack_timeline import SlackTimelineActivities
+
     from activities.calls import CallActivities
     from activities.jira import JiraActivities
     from activities.slack import SlackActivities
     from activities.slack_dm import SlackDmActivities
     from domain.alerts import AlertGroup, describe_alerts
+    from domain.config import BUILT_IN_ROLES
     from domain.effects import (
         AnnounceRequest,
         CallLinkRequest,
@@ -29,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         ChannelSetup,
         CreateChannelRequest,
         Delivery,
+        DirectMessageRequest,
         MessageInfo,
         MessageRequest,
         NoteRequest,
@@ -36,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         ReminderPlan,
         ReminderPlanRequest,
         TicketRequest,
+        TimelineExportRequest,
     )
     from domain.models import (
         CALL_LABELS,
@@ -48,11 +53,18 @@ with workflow.unsafe.imports_passed_through():
         ChannelRegistration,
         CommanderChange,
         CommandReply,
+        DebriefNote,
+        DebriefStart,
         DedupRelease,
+        Followup,
+        FollowupAdd,
+        FollowupReaction,
+        FollowupTicket,
         IncidentInput,
         IncidentResult,
         IncidentState,
         PendingCall,
+        PendingDm,
         PendingReaction,
         PendingTicket,
         ReactionAdded,
@@ -60,6 +72,7 @@ with workflow.unsafe.imports_passed_through():
         ReminderOrder,
         ReminderRecord,
         Resolution,
+        RoleChange,
         SeverityChange,
         StageChange,
         StatusUpdate,
@@ -93,6 +106,8 @@ PLAN_TIMEOUT = timedelta(seconds=5)
 # workflow.patched IDs, see CONTRIBUTING.md
 CONTINUE_WITH_QUEUED_WORK = "continue-as-new-with-queued-work"
 CHANNEL_OVERVIEW_CATCH_UP = "channel-overview-catch-up"
+ROLE_DMS = "role-dms"
+TIMELINE_EXPORT = "timeline-export"
 
 
 def reject(message: str) -> NoReturn:
@@ -125,6 +140,9 @@ class IncidentWorkflow:
             broadcast_reactions=d.broadcast_reactions,
             severity_labels=d.severity_labels,
             channel_name_template=d.channel_name_template,
+            role_descriptions=d.roles,
+            nudge_minutes=d.nudge_minutes,
+            followup_reactions=d.followup_reactions,
         )
         self._declaration = d
         self._opening = True  # the channel is being created; notes wait for it
@@ -145,6 +163,7 @@ class IncidentWorkflow:
         attributes.sync(s)
         # Zoom, Meet and Jira run beside the Slack work, so a slow or failing vendor never holds up updates.
         integrations = [asyncio.create_task(self._integration_loop(k)) for k in ("calls", "tickets")]
+        integrations.append(asyncio.create_task(self._nudge_loop()))
         if not s.channel_ready:
             await self._open_channel()
         self._opening = False
@@ -169,6 +188,8 @@ class IncidentWorkflow:
         await self._drain()
         for task in integrations:
             task.cancel()
+        if s.channel_id and not s.timeline_exported and workflow.patched(TIMELINE_EXPORT):
+            await self._export_timeline()
         if s.dedup_key:
             await self._release_dedup_key(s.dedup_key)
         return s.result()
@@ -185,6 +206,9 @@ class IncidentWorkflow:
             or s.overview_stale
             or self._missing_overviews()
             or self._call_needs_bookmark()
+            or s.pending_dms
+            or s.pending_followup_reactions
+            or (s.debrief_requested and s.debrief_ts is None and s.channel_id is not None)
         )
 
     def _call_needs_bookmark(self) -> bool:
@@ -261,8 +285,16 @@ class IncidentWorkflow:
         while s.pending_reactions:
             await self._resolve_reaction(s.pending_reactions[0])
             s.pending_reactions.pop(0)
+        while s.pending_followup_reactions:
+            await self._followup_from_reaction(s.pending_followup_reactions[0])
+            s.pending_followup_reactions.pop(0)
         if self._call_needs_bookmark():
             await self._bookmark_call()
+        while s.pending_dms:
+            await self._send_dm(s.pending_dms[0])
+            s.pending_dms.pop(0)
+        if s.debrief_requested and s.debrief_ts is None and s.channel_id is not None:
+            await self._open_debrief_thread()
         if s.overview_stale or self._missing_overviews():
             await self._publish_overviews()
         while s.outbox:
@@ -284,6 +316,7 @@ class IncidentWorkflow:
             info.text if info.author in (None, r.user_id) else f"{info.text}\n(message by <@{info.author}>)"
         )
         self._record("reaction", f":{r.reaction}: {info.text}", r.user_id, link=info.permalink)
+        self._s.last_update_at = workflow.now()
         self._s.outbox.append(
             Announcement(key=pending.key, kind="reaction", text=text, actor=r.user_id, link=info.permalink)
         )
@@ -436,10 +469,98 @@ class IncidentWorkflow:
         if ticket is None:
             return
         s.tickets.append(ticket)
+        if order.followup_id is not None:
+            index = order.followup_id - 1
+            s.followups[index] = s.followups[index].model_copy(update={"ticket": ticket})
         self._record("ticket", f"{ticket.key}: {ticket.summary}", order.actor, link=ticket.url)
         text = f"{ticket.key}: {ticket.summary}"
         self._queue("ticket", text, order.actor, channel_only=True, link=ticket.url)
         observe.show_incident(s)
+
+    # --- roles, follow-ups, nudges, debrief, the timeline afterwards ------------------------------------
+
+    def _role_descriptions(self) -> dict[str, str]:
+        return self._s.role_descriptions or dict(BUILT_IN_ROLES)
+
+    def _dm_role(self, role: str, user_id: str) -> None:
+        description = self._role_descriptions().get(role, "")
+        self._s.pending_dms.append(
+            PendingDm(key=self._key("dm"), user_id=user_id, kind="role", role=role, description=description)
+        )
+
+    async def _send_dm(self, dm: PendingDm) -> None:
+        request = DirectMessageRequest(incident=self._s.view(), dm=dm)
+        await self._activity(SlackDmActivities.send_dm, request, what=f"DM <@{dm.user_id}>")
+
+    async def _nudge_loop(self) -> None:
+        """DMs the commander (or the declarer) when no status update went out for the severity's interval.
+
+        One timer per interval: an update while it runs does not restart it; on waking, the loop sleeps again
+        for what is left. Stops at Mitigated and on resolve; picks up again if the stage moves back.
+        """
+        while True:
+            delay = self._until_nudge()
+            if delay is None:
+                await workflow.wait_condition(lambda: self._until_nudge() is not None)
+            elif delay > timedelta(0):
+                await workflow.sleep(delay)
+            else:
+                self._nudge()
+
+    def _until_nudge(self) -> timedelta | None:
+        s = self._s
+        minutes = s.nudge_minutes.get(s.severity.value, 0)
+        if not minutes or s.status is Status.RESOLVED or s.stage is Stage.MITIGATED:
+            return None
+        since = max(t for t in (s.declared_at, s.last_update_at, s.last_nudge_at) if t is not None)
+        return since + timedelta(minutes=minutes) - workflow.now()
+
+    def _nudge(self) -> None:
+        s = self._s
+        s.last_nudge_at = workflow.now()
+        who = s.commander or s.declared_by
+        s.nudges_sent += 1
+        minutes = s.nudge_minutes.get(s.severity.value, 0)
+        self._record("nudge", f"no status update for {minutes} min; nudged {_mention(who)}", None)
+        if who:
+            s.pending_dms.append(PendingDm(key=self._key("dm"), user_id=who, kind="nudge"))
+
+    async def _followup_from_reaction(self, r: FollowupReaction) -> None:
+        info: MessageInfo | None = await self._activity(
+            SlackActivities.fetch_message, MessageRequest(channel_id=r.channel_id, ts=r.message_ts)
+        )
+        if info is None or not info.found or not info.text.strip():
+            return
+        self._add_followup(FollowupAdd(text=info.text, actor=r.user_id, link=info.permalink))
+
+    def _add_followup(self, f: FollowupAdd) -> Followup:
+        s = self._s
+        followup = Followup(
+            followup_id=len(s.followups) + 1, text=f.text, author=f.actor, at=workflow.now(), link=f.link
+        )
+        s.followups.append(followup)
+        self._record("followup", f"#{followup.followup_id}: {f.text}", f.actor, link=f.link)
+        return followup
+
+    async def _open_debrief_thread(self) -> None:
+        s = self._s
+        assert s.channel_id is not None
+        note = NoteRequest(
+            channel_id=s.channel_id,
+            text=":speech_balloon: *Things to revisit in the review*: reply in this thread; every reply goes "
+            "into the incident's timeline.",
+            key=self._key("debrief"),
+        )
+        ts: str | None = await self._activity(
+            SlackActivities.post_note, note, what="start the debrief thread"
+        )
+        s.debrief_ts = ts or ""  # "" : tried and failed; not tried again
+
+    async def _export_timeline(self) -> None:
+        s = self._s
+        request = TimelineExportRequest(incident=s.view(), result=s.result(), key=self._key("timeline"))
+        await self._activity(SlackTimelineActivities.publish_timeline, request, what="post the timeline")
+        s.timeline_exported = True
 
     # --- bookkeeping ----------------------------------------------------------------------------------
 
@@ -496,6 +617,8 @@ class IncidentWorkflow:
     def _move_stage(self, stage: Stage, context: str, actor: str | None) -> None:
         s = self._s
         s.stage = stage
+        s.stage_reached.setdefault(stage.value, workflow.now())
+        s.last_update_at = workflow.now()
         s.ever_mitigated = s.ever_mitigated or stage is Stage.MITIGATED
         self._record("stage", f"{stage.label}: {context}" if context else stage.label, actor)
         self._add_stage_broadcasts(stage, actor)
@@ -522,6 +645,7 @@ class IncidentWorkflow:
     def post_update(self, update: StatusUpdate) -> CommandReply:
         """`/incident update`: a status update in the channel and a reply in every broadcast thread."""
         self._record("update", update.text, update.actor)
+        self._s.last_update_at = workflow.now()
         self._queue("update", update.text, update.actor)
         observe.show_incident(self._s)
         n = len(self._s.broadcast_channel_ids)
@@ -556,6 +680,8 @@ class IncidentWorkflow:
         self._s.commander = change.user_id
         self._record("commander", f"<@{change.user_id}> is the incident commander", change.actor)
         self._queue("commander", f"<@{change.user_id}> is now the incident commander", change.actor)
+        if workflow.patched(ROLE_DMS):
+            self._dm_role("commander", change.user_id)
         self._changed()
         return CommandReply(text=f"<@{change.user_id}> is now the incident commander.")
 
@@ -673,6 +799,102 @@ class IncidentWorkflow:
             reject("A reminder needs text: what should I remind you of?")
 
     @workflow.update
+    def assign_role(self, change: RoleChange) -> CommandReply:
+        """`/incident role <role> @user`: the person gets a DM describing the role; the overview shows it."""
+        s = self._s
+        if change.role == "commander":
+            s.commander = change.user_id
+        else:
+            s.roles[change.role] = change.user_id
+        self._record("role", f"<@{change.user_id}> is {change.role}", change.actor)
+        self._queue("commander", f"<@{change.user_id}> is now the {change.role}", change.actor)
+        self._dm_role(change.role, change.user_id)
+        self._changed()
+        return CommandReply(text=f"<@{change.user_id}> is now the {change.role}; I sent them the role by DM.")
+
+    @assign_role.validator
+    def _validate_role(self, change: RoleChange) -> None:
+        self._validate_open()
+        known = self._role_descriptions()
+        if change.role not in known:
+            reject(f"There is no role `{change.role}`. Roles: {', '.join(f'`{r}`' for r in known)}.")
+        holder = self._s.commander if change.role == "commander" else self._s.roles.get(change.role)
+        if holder == change.user_id:
+            reject(f"<@{change.user_id}> is already the {change.role}.")
+
+    @workflow.update
+    def add_followup(self, f: FollowupAdd) -> CommandReply:
+        """`/incident followup <text>`: something to do after the incident, with its author."""
+        followup = self._add_followup(f)
+        slash = self._s.slash_command
+        return CommandReply(
+            text=f"Follow-up #{followup.followup_id} recorded. `{slash} followups` lists them; "
+            f"`{slash} followup jira {followup.followup_id}` makes it a Jira issue."
+        )
+
+    @add_followup.validator
+    def _validate_followup(self, f: FollowupAdd) -> None:
+        self._validate_open()
+        if not f.text.strip():
+            reject("A follow-up needs text.")
+
+    @workflow.update
+    def ticket_followup(self, t: FollowupTicket) -> CommandReply:
+        """A follow-up becomes a Jira issue (its text the summary); the follow-up shows the issue's key."""
+        followup = self._s.followups[t.followup_id - 1]
+        self._s.pending_tickets.append(
+            PendingTicket(
+                key=self._key("ticket"),
+                summary=followup.text[:255],
+                actor=t.actor,
+                followup_id=followup.followup_id,
+            )
+        )
+        return CommandReply(text=f"Creating a Jira issue for follow-up #{followup.followup_id}.")
+
+    @ticket_followup.validator
+    def _validate_ticket_followup(self, t: FollowupTicket) -> None:
+        self._validate_open()
+        s = self._s
+        if not 1 <= t.followup_id <= len(s.followups):
+            reject(f"There is no follow-up #{t.followup_id}; `{s.slash_command} followups` lists them.")
+        followup = s.followups[t.followup_id - 1]
+        if followup.ticket is not None:
+            reject(f"Follow-up #{t.followup_id} is already {followup.ticket.key}.")
+        if any(p.followup_id == t.followup_id for p in s.pending_tickets):
+            reject(f"A Jira issue for follow-up #{t.followup_id} is being created.")
+
+    @workflow.update
+    def start_debrief(self, start: DebriefStart) -> CommandReply:
+        """`/incident debrief`: a call for the hot debrief and a "things to revisit" thread in the channel."""
+        s = self._s
+        provider = self._declaration.call_provider or (s.call.provider if s.call else None)
+        s.debrief_requested = True
+        self._record("debrief", "hot debrief started", start.actor)
+        if provider is not None:
+            s.pending_calls.append(PendingCall(key=self._key("call"), provider=provider, actor=start.actor))
+        call = "a call and " if provider else ""
+        return CommandReply(
+            text=f"Starting the hot debrief: {call}a things-to-revisit thread in this channel."
+        )
+
+    @start_debrief.validator
+    def _validate_debrief(self, start: DebriefStart) -> None:
+        self._validate_open()
+        if self._s.debrief_requested:
+            reject("The debrief has started; its thread is in this channel.")
+
+    @workflow.signal
+    def debrief_note(self, note: DebriefNote) -> None:
+        """A reply in the debrief thread: it goes into the timeline (once per message)."""
+        s = self._s
+        key = f"debrief:{note.ts}"
+        if not s.debrief_ts or note.thread_ts != s.debrief_ts or key in s.reacted_messages:
+            return
+        s.reacted_messages.append(key)
+        self._record("debrief", note.text, note.user_id)
+
+    @workflow.update
     def resolve(self, resolution: Resolution) -> CommandReply:
         """`/incident resolve`: posts the final summary everywhere and ends the incident."""
         s = self._s
@@ -684,7 +906,10 @@ class IncidentWorkflow:
         self._changed()
         observe.count_resolved(s.severity)
         warning = "" if s.ever_mitigated else " :warning: It was never marked Mitigated."
-        return CommandReply(text=f"{incident_label(s.incident_id)} resolved.{warning}")
+        open_followups = [f for f in s.followups if f.ticket is None]
+        listed = "".join(f"\n• #{f.followup_id} {f.text}" for f in open_followups)
+        followups = f"\nOpen follow-ups (in the timeline for the review):{listed}" if open_followups else ""
+        return CommandReply(text=f"{incident_label(s.incident_id)} resolved.{warning}{followups}")
 
     @resolve.validator
     def _validate_resolve(self, resolution: Resolution) -> None:
@@ -696,6 +921,18 @@ class IncidentWorkflow:
     def reaction_added(self, reaction: ReactionAdded) -> None:
         """A broadcast reaction (:mega: etc., or warroom.toml's): the message becomes an update, once."""
         s = self._s
+        if s.status is not Status.RESOLVED and reaction.reaction in s.followup_reactions:
+            key = f"followup:{reaction.message_ts}"
+            if reaction.channel_id == s.channel_id and key not in s.reacted_messages:
+                s.reacted_messages.append(key)
+                s.pending_followup_reactions.append(
+                    FollowupReaction(
+                        channel_id=reaction.channel_id,
+                        message_ts=reaction.message_ts,
+                        user_id=reaction.user_id,
+                    )
+                )
+            return
         if s.status is Status.RESOLVED or reaction.reaction not in s.broadcast_reactions:
             return
         if reaction.channel_id != s.channel_id or reaction.message_ts in s.reacted_messages:
@@ -737,3 +974,7 @@ class IncidentWorkflow:
     @workflow.query
     def timeline(self) -> list[TimelineEvent]:
         return self._s.timeline
+
+
+def _mention(user_id: str | None) -> str:
+    return f"<@{user_id}>" if user_id else "nobody (no commander or declarer)"
