@@ -478,8 +478,13 @@ class Incidents:
     ) -> str:
         return await self._update(incident_id, IncidentWorkflow.start_debrief, start, request_id)
 
-    async def debrief_note(self, incident_id: int, note: DebriefNote) -> None:
+    async def debrief_note(self, incident_id: int, note: DebriefNote) -> bool:
+        """Records a reply in the incident's debrief thread; False (and nothing sent) for any other thread."""
+        thread: str | None = await self._call(incident_id, "query", IncidentWorkflow.debrief_thread)
+        if thread is None or thread != note.thread_ts:
+            return False
         await self._call(incident_id, "signal", IncidentWorkflow.debrief_note, note)
+        return True
 
     async def react(self, incident_id: int, reaction: ReactionAdded) -> None:
         await self._call(incident_id, "signal", IncidentWorkflow.reaction_added, reaction)

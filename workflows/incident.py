@@ -16,12 +16,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.slack_timeline import SlackTimelineActivities
-
     from activities.calls import CallActivities
     from activities.jira import JiraActivities
     from activities.slack import SlackActivities
     from activities.slack_dm import SlackDmActivities
+    from activities.slack_timeline import SlackTimelineActivities
     from domain.alerts import AlertGroup, describe_alerts
     from domain.config import BUILT_IN_ROLES
     from domain.effects import (
@@ -970,6 +969,11 @@ class IncidentWorkflow:
     @workflow.query
     def state(self) -> IncidentState:
         return self._s
+
+    @workflow.query
+    def debrief_thread(self) -> str | None:
+        """The ts of the debrief's "things to revisit" thread, so the ingress signals only its replies."""
+        return self._s.debrief_ts or None
 
     @workflow.query
     def timeline(self) -> list[TimelineEvent]:
