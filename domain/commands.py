@@ -161,6 +161,7 @@ class Debrief(_Command):
 class Resolve(_Command):
     kind: Literal["resolve"] = "resolve"
     summary: Text = ""
+    now: bool = False  # `resolve --now`: even with open follow-ups
 
 
 Command = Annotated[
@@ -397,6 +398,9 @@ def _dispatch(text: str) -> Command:
         case "followup":
             return _parse_followup(rest)
         case "resolve":
+            first, _, after = rest.strip().partition(" ")
+            if first.lower() in ("--now", "--force"):
+                return Resolve(summary=_text("resolve", after, "summary", required=False), now=True)
             return Resolve(summary=_text("resolve", rest, "summary", required=False))
         case "reminders" | "followups" | "status" | "timeline" | "debrief" as word:
             _no_arguments(typed, rest)

@@ -143,8 +143,8 @@ COMMAND_DOCS: tuple[CommandDoc, ...] = (
         "resolve",
         ("close",),
         ("resolve",),
-        f"`{_C} resolve [summary]`",
-        "resolve the incident and post the summary (alias `close`)",
+        f"`{_C} resolve [--now] [summary]`",
+        "resolve the incident and post the summary (alias `close`); `--now` skips the follow-up check",
     ),
 )
 

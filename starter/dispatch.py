@@ -199,6 +199,8 @@ class Dispatcher:
                 text = followups_text(await inc.state(incident_id))
             case cmd.Debrief():
                 text = await inc.start_debrief(incident_id, DebriefStart(actor=actor), rid)
+            case cmd.Resolve(now=False) if offer := wrap_up_offer(await inc.state(incident_id)):
+                text = offer
             case cmd.Resolve(summary=summary):
                 text = await inc.resolve(incident_id, Resolution(summary=summary, actor=actor), rid)
             case _:
@@ -212,6 +214,23 @@ def broadcast_text(state: IncidentState, slash_command: str) -> str:
         return f"No broadcast channels. Add one with `{slash_command} broadcast add #channel`."
     listed = ", ".join(f"<#{c}>" for c in channels)
     return f"Updates go to {listed}. Change with `{slash_command} broadcast add|remove #channel`."
+
+
+def wrap_up_offer(state: IncidentState) -> str:
+    """Before resolving with open follow-ups: what is left to do while the incident is still open."""
+    open_followups = [f for f in state.followups if f.ticket is None]
+    if not open_followups or state.status is Status.RESOLVED:
+        return ""
+    slash = state.slash_command
+    lines = [f"*{incident_label(state.incident_id)}* has {len(open_followups)} open follow-up(s):"]
+    lines += [f"• #{f.followup_id} {render.safe(f.text)}" for f in open_followups]
+    lines.append(f"Make one a Jira issue with `{slash} followup jira &lt;n&gt;`.")
+    if not state.debrief_requested:
+        lines.append(
+            f"Hold a hot debrief first with `{slash} debrief`: a call and a things-to-revisit thread."
+        )
+    lines.append(f"Resolve anyway with `{slash} resolve --now [summary]`; follow-ups stay in the timeline.")
+    return "\n".join(lines)
 
 
 def followups_text(state: IncidentState) -> str:

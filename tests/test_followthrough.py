@@ -68,7 +68,9 @@ async def test_followups_typed_and_by_reaction_become_jira_issues(configured: St
     incident_id, channel = await declare_via_slack(stack)
     answer = await run(stack, "followup Add an alert on queue depth", channel=channel)
     assert "Follow-up #1 recorded" in answer
-    posted = await stack.slack.message(user_id=COMMS, channel_id=channel, text="Document the failover runbook")
+    posted = await stack.slack.message(
+        user_id=COMMS, channel_id=channel, text="Document the failover runbook"
+    )
     await stack.slack.react(user_id=RESPONDER, channel_id=channel, ts=posted["ts"], reaction="mailbox")
     await stack.slack.react(user_id=SCRIBE, channel_id=channel, ts=posted["ts"], reaction="mailbox")
     state = await eventually(lambda: _with_followups(stack, incident_id, 2))
@@ -89,9 +91,14 @@ async def test_followups_typed_and_by_reaction_become_jira_issues(configured: St
     assert f"already {issue['key']}" in again
     assert "no follow-up #7" in await run(stack, "followup jira 7", channel=channel)
 
-    resolved = await run(stack, "resolve fixed", channel=channel)
-    assert "Open follow-ups" in resolved and "#1 Add an alert on queue depth" in resolved
-    assert "Document the failover runbook" not in resolved
+    offered = await run(stack, "resolve fixed", channel=channel)  # open follow-ups: offered first
+    assert "1 open follow-up(s)" in offered and "#1 Add an alert on queue depth" in offered
+    assert "followup jira" in offered and "debrief" in offered and "resolve --now" in offered
+    assert "Document the failover runbook" not in offered
+    assert (await stack.state(incident_id)).status.value == "open"
+    resolved = await run(stack, "resolve --now fixed", channel=channel)
+    assert "resolved" in resolved and "Open follow-ups" in resolved and "#1 Add an alert" in resolved
+    assert (await stack.state(incident_id)).summary == "fixed"
 
 
 async def _with_followups(stack: Stack, incident_id: int, n: int) -> object:
@@ -99,7 +106,9 @@ async def _with_followups(stack: Stack, incident_id: int, n: int) -> object:
     return state if len(state.followups) >= n else None
 
 
-async def test_debrief_starts_a_call_and_a_thread_whose_replies_go_into_the_timeline(configured: Stack) -> None:
+async def test_debrief_starts_a_call_and_a_thread_whose_replies_go_into_the_timeline(
+    configured: Stack,
+) -> None:
     stack = configured
     incident_id, channel = await declare_via_slack(stack)
     await settled(stack, incident_id)
@@ -116,7 +125,9 @@ async def test_debrief_starts_a_call_and_a_thread_whose_replies_go_into_the_time
         deliver_event=True,
     )
     assert note["delivery"]["delivered"], note
-    await stack.slack.message(user_id=SCRIBE, channel_id=channel, text="unrelated chatter", deliver_event=True)
+    await stack.slack.message(
+        user_id=SCRIBE, channel_id=channel, text="unrelated chatter", deliver_event=True
+    )
 
     async def noted() -> object:
         s = await stack.state(incident_id)
@@ -137,11 +148,15 @@ async def test_resolve_posts_the_timeline_with_markdown_and_json_files(stack: St
     result = await stack.temporal.client.get_workflow_handle(
         incident_workflow_id(incident_id), result_type=IncidentResult
     ).result()
-    summary = [m for m in messages(stack.sandbox, channel) if m.get("replies") and "timeline" in m["text"].lower()]
+    summary = [
+        m for m in messages(stack.sandbox, channel) if m.get("replies") and "timeline" in m["text"].lower()
+    ]
     assert len(summary) == 1, [m["text"] for m in messages(stack.sandbox, channel)]
     files = {f["name"]: f for reply in summary[0]["replies"] for f in reply.get("files") or []}
     assert set(files) == {f"inc-{incident_id}-timeline.md", f"inc-{incident_id}-timeline.json"}
-    exported = json.loads(uploaded_bytes(stack.sandbox.state, files[f"inc-{incident_id}-timeline.json"]["id"]))
+    exported = json.loads(
+        uploaded_bytes(stack.sandbox.state, files[f"inc-{incident_id}-timeline.json"]["id"])
+    )
     assert [(e["kind"], e["text"]) for e in exported["events"]] == [(e.kind, e.text) for e in result.timeline]
     assert [e["actor"] for e in exported["events"]] == [e.actor for e in result.timeline]
     durations = exported["durations_seconds"]
