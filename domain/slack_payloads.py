@@ -58,9 +58,6 @@ class SlackPayloadError(ValueError):
         self.field = field
         self.message = message
 
-    def __str__(self) -> str:
-        return self.message
-
 
 def _unusable(field: str, what: str, got: Any = None) -> SlackPayloadError:
     """A value Slack sent (or left out) that warroom cannot use: the person can only try again."""
@@ -72,9 +69,15 @@ def _unusable(field: str, what: str, got: Any = None) -> SlackPayloadError:
     return SlackPayloadError(field, f"{said}, so warroom did nothing. {_AGAIN}")
 
 
+_LABELS = {"broadcast": "broadcast channels", "private": "visibility", "context": "what changed"}
+
+
 def _unreadable(field: str) -> SlackPayloadError:
     """A form value in a shape no form element produces."""
-    return SlackPayloadError(field, "warroom could not read this value; set it again and resubmit.")
+    label = _LABELS.get(field, field)
+    return SlackPayloadError(
+        field, f"warroom could not read the {label} sent with this form; fill this in again."
+    )
 
 
 # --- reading raw values ----------------------------------------------------------------------------------
@@ -94,7 +97,7 @@ def _optional_str(value: Any, field: str, what: str) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise _unusable(field, what)
+        raise _unusable(field, what, value)
     return value
 
 
@@ -185,7 +188,7 @@ def _body(payload: Any, what: str) -> Mapping[str, Any]:
 def _view(body: Mapping[str, Any]) -> Mapping[str, Any]:
     view = body.get("view")
     if not isinstance(view, Mapping):
-        raise _unusable("view", "form")
+        raise _unusable("view", "form", view)
     return view
 
 
@@ -196,7 +199,7 @@ def _validated(model: type[M], data: dict[str, Any], fallback: str) -> M:
     except ValidationError as err:
         loc = err.errors()[0]["loc"]
         field = str(loc[0]) if loc else fallback
-        raise _unusable(field, field.replace("_", " ")) from None
+        raise _unusable(field, field.replace("_id", " ID").replace("_", " "), got=True) from None
 
 
 # --- the payloads ----------------------------------------------------------------------------------------
@@ -254,7 +257,7 @@ def slash_command(payload: Any) -> SlashCommand:
     form = _body(payload, "command")
     text = form.get("text")
     if text is not None and not isinstance(text, str):
-        raise _unusable("text", "command text")
+        raise _unusable("text", "command text", text)
     channel_name = form.get("channel_name")
     return _validated(
         SlashCommand,
@@ -356,7 +359,9 @@ def stage_form(payload: Any) -> StageForm:
         )
     context = clean_text(_text(view, "context"))
     if len(context) > TEXT_MAX:
-        raise SlackPayloadError("context", f"This is {len(context)} characters; keep it to {TEXT_MAX}.")
+        raise SlackPayloadError(
+            "context", f"What changed is {len(context)} characters; keep it to {TEXT_MAX}."
+        )
     return _validated(
         StageForm,
         {

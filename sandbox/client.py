@@ -97,6 +97,11 @@ class SandboxClient:
         }
         return await self._request("POST", "/_sandbox/react", payload)
 
+    async def click(self, user_id: str, channel_id: str, ts: str, action_id: str) -> dict[str, Any]:
+        """Clicks a button of a bot message (a DM's too); the app gets `block_actions`."""
+        payload = {"user_id": user_id, "channel_id": channel_id, "ts": ts, "action_id": action_id}
+        return await self._request("POST", "/_sandbox/click", payload)
+
     async def submit_view(
         self, view_id: str, values: dict[str, Any] | None = None, user_id: str | None = None
     ) -> dict[str, Any]:

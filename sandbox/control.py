@@ -232,6 +232,15 @@ async def submit_view(request: web.Request) -> web.Response:
     return _ok(**result)
 
 
+async def click(request: web.Request) -> web.Response:
+    body = await _body(request)
+    _need(body, "user_id", "channel_id", "ts", "action_id")
+    result = await request.app[PLATFORM_KEY].click(
+        str(body["user_id"]), str(body["channel_id"]), str(body["ts"]), str(body["action_id"])
+    )
+    return _ok(**result)
+
+
 async def respond(request: web.Request) -> web.Response:
     """The response_url the sandbox hands out: the app POSTs what the user should see."""
     state = state_of(request)
@@ -279,4 +288,5 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/_sandbox/command", command)
     r.add_post("/_sandbox/react", react)
     r.add_post("/_sandbox/submit_view", submit_view)
+    r.add_post("/_sandbox/click", click)
     r.add_post("/_sandbox/respond/{response_id}", respond)

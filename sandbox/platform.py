@@ -254,6 +254,50 @@ class Platform:
             "deliveries": deliveries,
         }
 
+    # --- buttons --------------------------------------------------------------------------------------
+
+    async def click(self, user_id: str, channel_id: str, ts: str, action_id: str) -> dict[str, Any]:
+        """A person clicks the button `action_id` of a bot message: Slack sends a `block_actions` payload
+        with a fresh trigger_id, so the app may open a form."""
+        channel = self.state.channel(channel_id, viewer=None)
+        message = channel.messages.get(ts)
+        if message is None:
+            raise ApiError("message_not_found")
+        buttons = [
+            e
+            for b in message.blocks or []
+            for e in b.get("elements") or []
+            if e.get("action_id") == action_id
+        ]
+        if not buttons:
+            raise ApiError("action_not_found")
+        user = self.state.user(user_id)
+        trigger_id = self.state.issue_trigger(user.id)
+        button = buttons[0]
+        payload = {
+            "type": "block_actions",
+            "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
+            "user": {"id": user.id, "username": user.name, "name": user.name, "team_id": TEAM_ID},
+            "api_app_id": APP_ID,
+            "token": VERIFICATION_TOKEN,
+            "trigger_id": trigger_id,
+            "channel": {"id": channel.id, "name": channel.name},
+            "message": channel.render(message, include_metadata=False),
+            "container": {"type": "message", "message_ts": ts, "channel_id": channel.id},
+            "actions": [
+                {
+                    "type": button.get("type", "button"),
+                    "action_id": action_id,
+                    "block_id": "b",
+                    "value": button.get("value"),
+                    "action_ts": f"{self.state.now():.6f}",
+                }
+            ],
+        }
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        result = await self.deliver("block_actions", body, FORM_CONTENT_TYPE)
+        return {**result, "trigger_id": trigger_id}
+
     # --- modals ---------------------------------------------------------------------------------------
 
     async def submit_view(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.models import CALL_LABELS, IncidentState
+from domain.slack_payloads import NO_CALL, block_value
 from domain.vocab import Severity, Stage
 
 DECLARE_CALLBACK = "warroom_declare"
@@ -66,9 +67,6 @@ def _channels(initial: list[str]) -> dict[str, Any]:
     }
 
 
-NO_CALL = "none"
-
-
 def declare_modal(
     default_channels: list[str],
     severity: Severity,
@@ -110,6 +108,24 @@ def declare_modal(
     }
 
 
+UPDATE_CALLBACK = "warroom_update"
+
+
+def update_modal(incident_id: int, label: str) -> dict[str, Any]:
+    """The status update form a nudge's button opens (`label`: `INC-7`)."""
+    return {
+        "type": "modal",
+        "callback_id": UPDATE_CALLBACK,
+        "private_metadata": str(incident_id),
+        "title": _plain(f"Update {label}"[:24]),
+        "submit": _plain("Post"),
+        "close": _plain("Cancel"),
+        "blocks": [
+            _text("update", "Status update for stakeholders", optional=False, multiline=True, max_length=3000)
+        ],
+    }
+
+
 def stage_modal(state: IncidentState) -> dict[str, Any]:
     stages = [(s.value, s.label) for s in Stage]
     return {
@@ -128,12 +144,5 @@ def stage_modal(state: IncidentState) -> dict[str, Any]:
 
 
 def value(view: dict[str, Any], block_id: str) -> Any:
-    """The submitted value of one block's `value` action, whatever its element type."""
-    element = ((view.get("state") or {}).get("values") or {}).get(block_id, {}).get("value") or {}
-    if "selected_option" in element:
-        return (element.get("selected_option") or {}).get("value")
-    if "selected_conversations" in element:
-        return list(element.get("selected_conversations") or [])
-    if "selected_options" in element:
-        return [o.get("value") for o in element.get("selected_options") or []]
-    return element.get("value")
+    """The submitted value of one block's `value` action, whatever its element type (see `block_value`)."""
+    return block_value(view, block_id)

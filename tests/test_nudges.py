@@ -20,7 +20,7 @@ from domain.vocab import Severity, Stage
 from sandbox import SandboxServer
 from starter.binaries import temporal_cli
 from starter.incidents import Incidents
-from tests.conftest import RESPONDER, SIGNING_SECRET, TOKEN, eventually, make_settings
+from tests.conftest import RESPONDER, SIGNING_SECRET, TOKEN, eventually, make_settings, running_stack
 from workflows import attributes
 
 LEAD = "U0LEAD"
@@ -133,3 +133,47 @@ async def _more_than_one(sandbox: SandboxServer) -> bool:
 
 async def _channel(incidents: Incidents, incident_id: int) -> str | None:
     return (await incidents.state(incident_id)).channel_id
+
+
+async def test_the_nudge_button_opens_a_form_that_posts_the_update(skipping: WorkflowEnvironment) -> None:
+    from tests.test_ingress_modals import open_views, typed
+
+    async with (
+        SandboxServer(token=TOKEN, signing_secret=SIGNING_SECRET) as sandbox,
+        running_stack(skipping, sandbox) as stack,
+    ):
+        incident_id = await stack.incidents.declare("Logins failing", Severity.SEV1, declared_by=RESPONDER)
+        channel = await stack.incident_channel(incident_id)
+        handle = skipping.client.get_workflow_handle(incident_workflow_id(incident_id))
+        await skipping.fast_forward(handle, timedelta(minutes=16))
+
+        async def nudged() -> list[dict[str, object]]:
+            return nudges_to(sandbox, RESPONDER)
+
+        [nudge] = await eventually(nudged)
+        dm_channel = sandbox.state.dms[RESPONDER]
+        clicked = await stack.slack.click(RESPONDER, dm_channel, str(nudge["ts"]), "warroom_nudge_update")
+        assert clicked["status"] == 200, clicked
+        [form] = await open_views(stack, "warroom_update")
+        assert form["private_metadata"] == str(incident_id)
+        submitted = await stack.slack.submit_view(
+            form["id"], {"update": typed("Logins back for 90% of users")}
+        )
+        assert submitted["view_closed"] and not submitted["errors"], submitted
+
+        async def posted() -> object:
+            state = await stack.state(incident_id)
+            return [e for e in state.timeline if e.kind == "update"]
+
+        [event] = await eventually(posted)
+        assert event.text == "Logins back for 90% of users" and event.actor == RESPONDER
+        await eventually(lambda: _replied(sandbox, stack.broadcast[0], "Logins back"))
+        assert any(
+            "Logins back" in str(m["text"])
+            for m in sandbox.state.channel_messages(sandbox.state.channel(channel, viewer=None))
+        )
+
+
+async def _replied(sandbox: SandboxServer, channel_id: str, words: str) -> bool:
+    [top] = sandbox.state.channel_messages(sandbox.state.channel(channel_id, viewer=None))
+    return any(words in str(r["text"]) for r in top["replies"])
