@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.models import IncidentResult
 from domain.naming import incident_workflow_id
+from domain.timeline import durations as domain_durations
 from sandbox import SandboxServer
 from sandbox.api_files import uploaded_bytes
 from tests.conftest import RESPONDER, Stack, eventually, running_stack
@@ -157,10 +159,19 @@ async def test_resolve_posts_the_timeline_with_markdown_and_json_files(stack: St
     exported = json.loads(
         uploaded_bytes(stack.sandbox.state, files[f"inc-{incident_id}-timeline.json"]["id"])
     )
-    assert [(e["kind"], e["text"]) for e in exported["events"]] == [(e.kind, e.text) for e in result.timeline]
-    assert [e["actor"] for e in exported["events"]] == [e.actor for e in result.timeline]
+
+    def iso(at: datetime) -> str:
+        return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+    happened = [(iso(e.at), e.kind, e.actor, e.text, e.link) for e in result.timeline]
+    assert [(e["at"], e["kind"], e["actor"], e["text"], e["link"]) for e in exported["events"]] == happened
+    assert [e[1] for e in happened] == [
+        "declared", "channel", "stage", "update", "stage", "resolved"
+    ]  # fmt: skip
     durations = exported["durations_seconds"]
+    assert durations == pytest.approx(domain_durations(result).as_seconds())
     assert durations["to_identified"] <= durations["to_mitigated"] <= durations["to_resolved"]
+    assert exported["incident"]["stage_reached"] == {k: iso(v) for k, v in result.stage_reached.items()}
     assert set(result.stage_reached) == {"identified", "mitigated"}
     markdown = uploaded_bytes(stack.sandbox.state, files[f"inc-{incident_id}-timeline.md"]["id"]).decode()
     assert "rolling back" in markdown and "bad deploy" in markdown

@@ -187,6 +187,43 @@ async def integrations(stack: Stack) -> Histories:
     }
 
 
+async def followthrough(stack: Stack) -> Histories:
+    """Roles (with DMs), follow-ups typed and ticketed, a hot debrief with a thread reply, a commander, the
+    timeline posted at resolve."""
+    from domain.models import DebriefNote, DebriefStart, FollowupAdd, FollowupTicket, RoleChange
+
+    inc = stack.incidents
+    incident_id, channel = await declare(stack)
+    await inc.assign_role(incident_id, RoleChange(role="comms", user_id="U0COMMS", actor=RESPONDER))
+    await inc.assign_commander(incident_id, CommanderChange(user_id="U0ALICE", actor=RESPONDER))
+    await inc.add_followup(incident_id, FollowupAdd(text="Alert on queue depth", actor=RESPONDER))
+    await inc.ticket_followup(incident_id, FollowupTicket(followup_id=1, actor=RESPONDER))
+    await inc.start_debrief(incident_id, DebriefStart(actor=RESPONDER))
+    await wait_quiet(stack, incident_id)
+
+    async def thread() -> str | None:
+        return (await inc.state(incident_id)).debrief_ts or None
+
+    from tests.conftest import eventually
+
+    debrief_ts = await eventually(thread)
+    reply = await stack.slack.message(
+        user_id="U0COMMS", channel_id=channel, text="why no canary", thread_ts=debrief_ts
+    )
+    await inc.debrief_note(
+        incident_id,
+        DebriefNote(user_id="U0COMMS", text="why no canary", ts=reply["ts"], thread_ts=debrief_ts),
+    )
+    await inc.change_stage(
+        incident_id, StageChange(stage=Stage.MITIGATED, context="rolled back", actor=RESPONDER)
+    )
+    await wait_quiet(stack, incident_id)
+    await inc.resolve(incident_id, Resolution(summary="Rolled back", actor=RESPONDER))
+    client = stack.temporal.client
+    await client.get_workflow_handle(incident_workflow_id(incident_id)).result()
+    return await _save(client, incident_workflow_id(incident_id), "followthrough")
+
+
 Scenario = Callable[[Stack], Coroutine[Any, Any, Histories]]
 # name -> (scenario, Temporal dynamic config, warroom settings)
 SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], dict[str, str]]] = {
@@ -198,6 +235,7 @@ SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], dict[str, str]]] = {
         {},
     ),
     "integrations": (integrations, (), {"WARROOM_CALL_PROVIDER": "zoom"}),
+    "followthrough": (followthrough, (), {"WARROOM_CALL_PROVIDER": "zoom"}),
 }
 
 
