@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 from pydantic import ValidationError
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from domain.alerts import (
@@ -118,7 +119,7 @@ class AlertRoutes:
             return _error(503, str(err))
         except IncidentError as err:
             return _error(409, str(err))
-        except (RPCError, TimeoutError) as err:
+        except (RPCError, TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
             log.warning("temporal_unavailable", route=group.source, error=type(err).__name__)
             return _error(503, "warroom cannot reach Temporal right now; retry")
         incident = incident_label(outcome.incident_id) if outcome.incident_id is not None else None

@@ -174,7 +174,9 @@ class Incidents:
                 )
             except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
                 permanent = isinstance(err, RPCError) and err.status in PERMANENT_RPC
-                if permanent or attempt == DIRECTORY_ATTEMPTS - 1:
+                task = asyncio.current_task()  # cancelled: our caller's deadline, not the server, ended it
+                cancelled = task is not None and task.cancelling() > 0
+                if permanent or cancelled or attempt == DIRECTORY_ATTEMPTS - 1:
                     raise
                 await asyncio.sleep(0.1 * 2**attempt)
         raise AssertionError("unreachable")

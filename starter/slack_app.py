@@ -15,6 +15,7 @@ import structlog
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from activities import slack_render as render
@@ -155,7 +156,9 @@ class _Listeners:
             return await asyncio.wait_for(work, ANSWER_WITHIN)
         except IncidentError as err:
             return Reply(str(err))
-        except (TimeoutError, RPCError) as err:
+        except (TimeoutError, RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
+            # An update cut off by our deadline surfaces as WorkflowUpdateRPCTimeoutOrCancelledError: it may
+            # still be applied, so the answer is "degraded, check status", never "try again".
             log.warning("temporal_unavailable", command=kind, error=type(err).__name__)
             return Reply(DEGRADED.format(cmd=slash))
         except Exception:
