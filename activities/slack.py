@@ -6,6 +6,8 @@ our bot created); posts go through `SlackBase._post_once` (activities.slack_base
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
 from typing import Any
 
 from temporalio import activity
@@ -119,17 +121,18 @@ class SlackActivities(SlackBase):
             await self._checked(
                 "conversations.setPurpose", channel=view.channel_id, purpose=render.channel_purpose(view)
             )
-        results = []
+        work = []
         for target in req.targets:
             in_broadcast = target.channel_id != view.channel_id
             blocks = render.overview_blocks(view, in_broadcast=in_broadcast)
             text = render.overview_text(view, in_broadcast=in_broadcast)
             if target.ts is None:
                 key = f"{req.key_prefix}:overview:{target.channel_id}"
-                work = self._join_and_post(target.channel_id, key, text, blocks, join=in_broadcast)
+                post = self._join_and_post(target.channel_id, key, text, blocks, join=in_broadcast)
             else:
-                work = self._edit(target.channel_id, target.ts, text, blocks)
-            results.append(await self._deliver(target.channel_id, work))
+                post = self._edit(target.channel_id, target.ts, text, blocks)
+            work.append(self._deliver(target.channel_id, post))
+        results = await _all_channels(work)
         activity.logger.info(
             "overviews published",
             extra={"incident_id": view.incident_id, "channels": len(results), "edited": req.describe_channel},
@@ -156,18 +159,17 @@ class SlackActivities(SlackBase):
     async def announce(self, req: AnnounceRequest) -> list[Delivery]:
         """Posts one status update in the incident channel and as a reply in every broadcast thread."""
         view, a = req.incident, req.announcement
-        results = []
+        work = []
         if view.channel_id:
             text = render.announcement_text(view, a, in_broadcast=False)
-            results.append(
-                await self._deliver(view.channel_id, self._post_once(view.channel_id, a.key, text))
-            )
+            work.append(self._deliver(view.channel_id, self._post_once(view.channel_id, a.key, text)))
         # A private incident's broadcast channels only learn that it exists (its overview), never its updates.
         for thread in () if view.private else req.threads:
             text = render.announcement_text(view, a, in_broadcast=True)
             key = f"{a.key}:{thread.channel_id}"
-            work = self._post_once(thread.channel_id, key, text, thread_ts=thread.thread_ts)
-            results.append(await self._deliver(thread.channel_id, work))
+            post = self._post_once(thread.channel_id, key, text, thread_ts=thread.thread_ts)
+            work.append(self._deliver(thread.channel_id, post))
+        results = await _all_channels(work)
         count_updates(a.kind, results, view.channel_id)
         activity.logger.info(
             "update posted",
@@ -262,3 +264,14 @@ def _log_channel(incident_id: int, ref: ChannelRef, *, reused: bool) -> None:
         "channel created",
         extra={"incident_id": incident_id, "channel_id": ref.id, "channel": ref.name, "reused": reused},
     )
+
+
+async def _all_channels(work: list[Coroutine[Any, Any, Delivery]]) -> list[Delivery]:
+    """Runs each channel's part at once (Slack limits posts per channel, not across channels). Every part
+    finishes before a failure is raised, so no post is still in flight when Temporal retries the activity
+    (its retry looks for what was posted)."""
+    outcomes = await asyncio.gather(*work, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return [o for o in outcomes if isinstance(o, Delivery)]

@@ -6,6 +6,7 @@ posting again, so no message is ever posted twice by a retry.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
@@ -16,6 +17,25 @@ from temporalio.exceptions import ApplicationError
 
 from activities.slack_errors import SlackCallError
 
+INLINE_ATTEMPTS = 4  # tries of one call within an activity attempt, before Temporal retries the activity
+INLINE_RETRY_AFTER_MAX = 5.0  # seconds; a longer Retry-After becomes the activity's next_retry_delay
+# Calls that change nothing when repeated: safe to repeat after an ambiguous 5xx.
+REPEATABLE = frozenset(
+    {
+        "auth.test",
+        "users.info",
+        "conversations.history",
+        "conversations.replies",
+        "conversations.info",
+        "conversations.list",
+        "conversations.open",
+        "conversations.join",
+        "conversations.setPurpose",
+        "chat.update",
+        "chat.getPermalink",
+        "bookmarks.list",
+    }
+)
 METADATA_TYPE = "warroom_post"
 RETRY_LOOKBACK_SECONDS = 120  # clock skew allowance between worker and Slack
 MAX_LOOKUP_PAGES = 20
@@ -31,7 +51,23 @@ class SlackBase:
         self._bot_user_id: str | None = None
 
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
-        """Calls a Web API method; Slack errors raise SlackCallError, transport errors retry."""
+        """Calls a Web API method; Slack errors raise SlackCallError, transport errors retry.
+
+        A 429 with a short `Retry-After` (the request was refused, so repeating it is safe) and a 5xx on a
+        call whose repetition changes nothing are retried here, a few times, before the activity fails: under
+        a rate-limit storm one announcement should not start over on every channel.
+        """
+        for attempt in range(1, INLINE_ATTEMPTS + 1):
+            try:
+                return await self._call_once(method, **kwargs)
+            except SlackCallError as err:
+                delay = _inline_delay(method, err, attempt)
+                if delay is None:
+                    raise
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _call_once(self, method: str, **kwargs: Any) -> dict[str, Any]:
         try:
             response = await getattr(self._client, method.replace(".", "_"))(**kwargs)
         except SlackApiError as exc:
@@ -77,7 +113,18 @@ class SlackBase:
             args["blocks"] = blocks
         if thread_ts:
             args["thread_ts"] = thread_ts
-        return str((await self._call("chat.postMessage", **args))["ts"])
+        for attempt in range(1, INLINE_ATTEMPTS + 1):
+            try:
+                return str((await self._call("chat.postMessage", **args))["ts"])
+            except SlackCallError as err:
+                if attempt == INLINE_ATTEMPTS or not err.transient:
+                    raise
+            # A 5xx may hide a post that happened: look for it before posting again.
+            await asyncio.sleep(0.2 * 2 ** (attempt - 1))
+            found = await self._find_posted(channel, key, thread_ts)
+            if found:
+                return found
+        raise AssertionError("unreachable")
 
     async def _find_posted(self, channel: str, key: str, thread_ts: str | None) -> str | None:
         """Looks for our key among messages posted since this activity was first scheduled."""
@@ -96,3 +143,15 @@ class SlackBase:
             if not cursor:
                 break
         return None
+
+
+def _inline_delay(method: str, err: SlackCallError, attempt: int) -> float | None:
+    """How long to wait before repeating a call that failed with `err`; None: give it to Temporal."""
+    if attempt >= INLINE_ATTEMPTS:
+        return None
+    if err.rate_limited:
+        after = err.retry_after if err.retry_after is not None else 1.0
+        return after if after <= INLINE_RETRY_AFTER_MAX else None
+    if method in REPEATABLE and err.transient:
+        return 0.2 * 2 ** (attempt - 1)
+    return None

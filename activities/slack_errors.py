@@ -45,6 +45,8 @@ PER_CHANNEL = frozenset(
     }
 )
 
+TRANSIENT = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
+
 ADVICE = {
     "invalid_auth": "check SLACK_BOT_TOKEN",
     "not_authed": "set SLACK_BOT_TOKEN",
@@ -81,6 +83,15 @@ class SlackCallError(Exception):
     @property
     def per_channel(self) -> bool:
         return self.error in PER_CHANNEL
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.status == 429 or self.error == "ratelimited"
+
+    @property
+    def transient(self) -> bool:
+        """A server-side failure that may pass: a 5xx, or Slack's own internal/fatal/timeout errors."""
+        return self.status >= 500 or self.error in TRANSIENT
 
     def to_application_error(self) -> ApplicationError:
         advice = ADVICE.get(self.error)

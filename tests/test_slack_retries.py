@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from domain.models import BroadcastChange, StageChange, StatusUpdate
 from domain.naming import incident_workflow_id
 from domain.vocab import Severity, Stage
@@ -35,25 +37,42 @@ async def test_lost_response_on_channel_creation_reuses_the_channel(stack: Stack
     assert (await stack.incidents.state(incident_id)).channel_id == channel
 
 
-async def test_rate_limit_becomes_the_retry_delay_and_delivers_once(stack: Stack) -> None:
-    incident_id, _ = await declare(stack)
-    stack.sandbox.state.add_fault("chat.postMessage", status=429, retry_after=3, skip=1)
-    await stack.incidents.post_update(incident_id, StatusUpdate(text="slow down"))
-    await wait_quiet(stack, incident_id)
-    # Temporal records, on the retried attempt, the failure before it: the delay Slack asked for.
+async def retried_attempts(stack: Stack, incident_id: int) -> list[Any]:
+    """Activity attempts after the first, as Temporal recorded them (with the failure before each)."""
     handle = stack.temporal.client.get_workflow_handle(incident_workflow_id(incident_id))
-    retried = [
+    return [
         e.activity_task_started_event_attributes
         async for e in handle.fetch_history_events()
         if e.HasField("activity_task_started_event_attributes")
         and e.activity_task_started_event_attributes.attempt > 1
     ]
-    [started] = retried
+
+
+async def test_a_long_rate_limit_becomes_the_retry_delay_and_delivers_once(stack: Stack) -> None:
+    incident_id, _ = await declare(stack)
+    stack.sandbox.state.add_fault("chat.postMessage", status=429, retry_after=6, skip=1)
+    await stack.incidents.post_update(incident_id, StatusUpdate(text="slow down"))
+    await wait_quiet(stack, incident_id)
+    # Longer than warroom waits within an attempt: Temporal retries after exactly the delay Slack asked for.
+    [started] = await retried_attempts(stack, incident_id)
     info = started.last_failure.application_failure_info
-    assert (info.type, info.next_retry_delay.seconds, info.non_retryable) == ("SlackRateLimited", 3, False)
+    assert (info.type, info.next_retry_delay.seconds, info.non_retryable) == ("SlackRateLimited", 6, False)
     for bc in stack.broadcast:
         [overview] = await top_level(stack, bc)
         assert [r["text"].count("slow down") for r in overview["replies"]] == [1]
+
+
+async def test_a_short_rate_limit_is_waited_out_within_the_attempt(stack: Stack) -> None:
+    incident_id, _ = await declare(stack)
+    stack.sandbox.state.add_fault("chat.postMessage", status=429, retry_after=1, count=2)
+    posts_before = len(calls(stack, "chat.postMessage"))
+    await stack.incidents.post_update(incident_id, StatusUpdate(text="easy now"))
+    await wait_quiet(stack, incident_id)
+    assert await retried_attempts(stack, incident_id) == []  # no activity retry: no channel posted again
+    assert len(calls(stack, "chat.postMessage")) - posts_before == 3 + 2  # 3 posts, 2 refused and repeated
+    for bc in stack.broadcast:
+        [overview] = await top_level(stack, bc)
+        assert [r["text"].count("easy now") for r in overview["replies"]] == [1]
 
 
 async def test_bad_credentials_stop_at_once_with_one_note(stack: Stack) -> None:
@@ -61,7 +80,9 @@ async def test_bad_credentials_stop_at_once_with_one_note(stack: Stack) -> None:
     stack.sandbox.state.add_fault("chat.update", error="invalid_auth", count=-1)
     await stack.incidents.change_stage(incident_id, StageChange(stage=Stage.IDENTIFIED))
     await wait_quiet(stack, incident_id)
-    assert len(calls(stack, "chat.update")) == 1  # non-retryable: no second attempt
+    # Non-retryable: one attempt, which tried each of the 3 overviews (channel, #status, #exec) once.
+    assert len(calls(stack, "chat.update")) == 3
+    assert await retried_attempts(stack, incident_id) == []
     notes = [m["text"] for m in await top_level(stack, channel) if "could not" in m["text"]]
     assert len(notes) == 1 and "invalid_auth" in notes[0] and "SLACK_BOT_TOKEN" in notes[0]
     timeline = await stack.incidents.timeline(incident_id)

@@ -420,15 +420,6 @@ async def test_a_light_slack_storm_still_delivers_every_message_once_and_in_orde
     await storm_through_an_incident(stack, storm, monkeypatch)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "warroom bug: SLACK_RETRY (10 attempts, backoff 1 s doubling to 30 s) counts 429s like any "
-        "failure, and one announce activity covers the channel and every broadcast thread, re-checking each "
-        "on every retry. With 30% 429 and 10% 500 an update needs minutes, and announces that reach attempt "
-        "10 are dropped ('announce failed: ...' problems); with 30% 429 alone updates are dropped too"
-    ),
-)
 async def test_a_slack_storm_delivers_every_message_once_and_in_order(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
