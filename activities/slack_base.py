@@ -16,6 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.slack_errors import SlackCallError
+from activities.telemetry import count_failure
 
 INLINE_ATTEMPTS = 4  # tries of one call within an activity attempt, before Temporal retries the activity
 INLINE_RETRY_AFTER_MAX = 5.0  # seconds; a longer Retry-After becomes the activity's next_retry_delay
@@ -64,6 +65,7 @@ class SlackBase:
                 delay = _inline_delay(method, err, attempt)
                 if delay is None:
                     raise
+                self._count(err)
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
@@ -77,6 +79,10 @@ class SlackBase:
                 f"Slack unreachable during {method}: {type(exc).__name__}", type="SlackUnavailable"
             ) from None
         return dict(response.data) if isinstance(response.data, dict) else {}
+
+    def _count(self, err: SlackCallError) -> None:
+        """A failure retried within the attempt still counts (warroom_integration_failures_total)."""
+        count_failure(self.provider, str(err.to_application_error().type))
 
     async def _checked(self, method: str, **kwargs: Any) -> dict[str, Any]:
         try:
@@ -119,6 +125,7 @@ class SlackBase:
             except SlackCallError as err:
                 if attempt == INLINE_ATTEMPTS or not err.transient:
                     raise
+                self._count(err)
             # A 5xx may hide a post that happened: look for it before posting again.
             await asyncio.sleep(0.2 * 2 ** (attempt - 1))
             found = await self._find_posted(channel, key, thread_ts)

@@ -150,7 +150,8 @@ async def test_web_and_worker_metrics_count_what_happened(
     async with running_stack(temporal, sandbox, client=client) as stack:
         incident_id, channel = await declare_via_slack(stack)
         await run(stack, "stage identified bad deploy", channel)
-        stack.sandbox.state.add_fault("chat.postMessage", status=500)  # one failed attempt, then a retry
+        # One 500: warroom looks for the post and posts again within the attempt; the metric still counts it.
+        stack.sandbox.state.add_fault("chat.postMessage", status=500)
         await run(stack, "update Rolling back", channel)
         await wait_quiet(stack, incident_id)
         await run(stack, "resolve Rolled back", channel)
@@ -175,7 +176,7 @@ async def test_web_and_worker_metrics_count_what_happened(
         assert value(text, "warroom_updates_broadcast_total", kind="update", target="incident_channel") == 1
         assert value(text, "warroom_integration_failures_total", provider="slack", error="SlackError") == 1
         assert value(text, "temporal_workflow_completed_total", workflow_type="IncidentWorkflow") == 1
-        assert value(text, "temporal_activity_execution_failed_total") >= 1
+        assert value(text, "temporal_activity_execution_failed_total") == 0  # recovered within the attempt
 
 
 def test_worker_metrics_are_off_with_port_0_and_a_taken_port_does_not_stop_the_worker() -> None:
