@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +19,14 @@ from pydantic import SecretStr
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
 from domain.settings import Settings
 from sandbox import SandboxServer
 from sandbox.client import SandboxClient
 from starter.binaries import temporal_cli
 from starter.incidents import IncidentNotFound, Incidents
+from starter.logs import configure_logging, remove_logging
 from starter.serve import RunningWeb, serving
 from workflows import attributes
 
@@ -63,6 +66,34 @@ async def start_temporal(*dynamic_config: str) -> WorkflowEnvironment:
         dev_server_log_level="error",
         dev_server_extra_args=extra,
     )
+
+
+async def start_time_skipping(auto: bool = True) -> WorkflowEnvironment:
+    """A real dev server with per-workflow time skipping (Temporal's V2); `auto=False`: a workflow's clock
+    moves only with `env.fast_forward(handle, duration)`. The Java test server's V1 skipping hangs on a child
+    started from an update handler (temporal-notes.md)."""
+    return await WorkflowEnvironment.start_time_skipping_v2(
+        ts_config=TimeSkippingConfig(enabled=auto),
+        dev_server_existing_path=temporal_cli(),
+        dev_server_extra_args=["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true"],
+        search_attributes=list(attributes.ALL),
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+    )
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """Every log line of the process, as configured for production (JSON), at debug level; only the Slack
+    bot token and signing secret are configured for redaction."""
+    out = io.StringIO()
+    root_level = logging.getLogger().level
+    handler = configure_logging(json=True, level="debug", secrets=[TOKEN, SIGNING_SECRET], stream=out)
+    try:
+        yield out
+    finally:
+        remove_logging(handler)
+        logging.getLogger().setLevel(root_level)
 
 
 @pytest.fixture

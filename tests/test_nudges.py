@@ -9,8 +9,7 @@ from datetime import timedelta
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
+from temporalio.testing import WorkflowEnvironment
 
 import worker as worker_process
 from domain.models import CommanderChange, StageChange, StatusUpdate
@@ -18,10 +17,16 @@ from domain.naming import incident_workflow_id
 from domain.settings import Settings
 from domain.vocab import Severity, Stage
 from sandbox import SandboxServer
-from starter.binaries import temporal_cli
 from starter.incidents import Incidents
-from tests.conftest import RESPONDER, SIGNING_SECRET, TOKEN, eventually, make_settings, running_stack
-from workflows import attributes
+from tests.conftest import (
+    RESPONDER,
+    SIGNING_SECRET,
+    TOKEN,
+    eventually,
+    make_settings,
+    running_stack,
+    start_time_skipping,
+)
 
 LEAD = "U0LEAD"
 
@@ -29,15 +34,7 @@ LEAD = "U0LEAD"
 @pytest.fixture
 async def skipping() -> AsyncIterator[WorkflowEnvironment]:
     """Time skipping off by default; each test moves an incident's clock with `fast_forward`."""
-    env = await WorkflowEnvironment.start_time_skipping_v2(
-        ts_config=TimeSkippingConfig(enabled=False),
-        dev_server_existing_path=temporal_cli(),
-        dev_server_extra_args=["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true"],
-        search_attributes=list(attributes.ALL),
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-    )
-    async with env:
+    async with await start_time_skipping(auto=False) as env:
         yield env
 
 

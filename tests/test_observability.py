@@ -6,11 +6,9 @@ import io
 import json
 import logging
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
-import pytest
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.api.sdk.v1 import WorkflowMetadata
@@ -26,25 +24,12 @@ from domain.naming import DIRECTORY_WORKFLOW_ID, incident_workflow_id
 from domain.settings import Settings
 from domain.vocab import Stage
 from sandbox import SandboxServer
-from starter.logs import REDACTED, configure_logging, remove_logging
+from starter.logs import REDACTED
 from tests.conftest import SIGNING_SECRET, TOKEN, Stack, eventually, running_stack
 from tests.test_incident_workflow import declare, wait_quiet
 from tests.test_ingress import declare_via_slack, run
 
 # --- logs -------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    """Every log line of the process, as configured for production (JSON), at debug level."""
-    out = io.StringIO()
-    root_level = logging.getLogger().level
-    handler = configure_logging(json=True, level="debug", secrets=[TOKEN, SIGNING_SECRET], stream=out)
-    try:
-        yield out
-    finally:
-        remove_logging(handler)
-        logging.getLogger().setLevel(root_level)
 
 
 def log_lines(out: io.StringIO) -> list[dict[str, Any]]:

@@ -13,7 +13,6 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 import worker as worker_process
@@ -21,12 +20,18 @@ from domain.models import ReminderOrder, ReminderView, Resolution
 from domain.settings import Settings
 from domain.vocab import Severity
 from sandbox import SandboxServer
-from starter.binaries import temporal_cli
 from starter.incidents import CommandRejected, Incidents
 from starter.sandbox_cli import run_slack
-from tests.conftest import RESPONDER, SIGNING_SECRET, TOKEN, Stack, eventually, make_settings
+from tests.conftest import (
+    RESPONDER,
+    SIGNING_SECRET,
+    TOKEN,
+    Stack,
+    eventually,
+    make_settings,
+    start_time_skipping,
+)
 from tests.test_ingress import declare_via_slack, run
-from workflows import attributes
 from workflows.reminder import reminder_workflow_id
 
 OTHER = "U0OTHER"
@@ -196,16 +201,8 @@ async def _channel_of(incidents: Incidents, incident_id: int) -> str | None:
 
 @pytest.fixture
 async def skipping() -> AsyncIterator[WorkflowEnvironment]:
-    """Per-workflow time skipping on the real dev server (Temporal's V2 time skipping): a reminder child
-    started from the incident's update handler skips its timer; the test server's V1 skipping hangs there."""
-    env = await WorkflowEnvironment.start_time_skipping_v2(
-        dev_server_existing_path=temporal_cli(),
-        dev_server_extra_args=["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true"],
-        search_attributes=list(attributes.ALL),
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-    )
-    async with env:
+    """A reminder child started from the incident's update handler skips its timer automatically."""
+    async with await start_time_skipping() as env:
         yield env
 
 

@@ -5,30 +5,12 @@ issued along the way in any payload of any workflow's history, nor in any log li
 from __future__ import annotations
 
 import io
-import logging
-from collections.abc import Iterator
 
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from sandbox import SandboxServer
-from starter.logs import configure_logging, remove_logging
-from tests.conftest import SIGNING_SECRET, TOKEN, running_stack
+from tests.conftest import running_stack
 from tests.histories.record import integrations, readable
-
-
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    """Every log line of the process at debug level, as production writes it (JSON); only the Slack bot
-    token and signing secret are configured for redaction, so vendor secrets must never be logged at all."""
-    out = io.StringIO()
-    root_level = logging.getLogger().level
-    handler = configure_logging(json=True, level="debug", secrets=[TOKEN, SIGNING_SECRET], stream=out)
-    try:
-        yield out
-    finally:
-        remove_logging(handler)
-        logging.getLogger().setLevel(root_level)
 
 
 async def test_no_secret_in_any_workflow_history_or_log_line(
