@@ -311,6 +311,8 @@ class Announcement(Model):
     link: str | None = None  # permalink of the source message (reactions), the call or the ticket
     stage: Stage | None = None
     channel_only: bool = False  # e.g. alerts firing again: for responders, not for stakeholders
+    # A broadcast reaction holding its place in the queue: its message is read when its turn comes.
+    reaction: ReactionAdded | None = None
 
 
 class PendingReaction(Model):

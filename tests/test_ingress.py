@@ -366,3 +366,21 @@ async def test_commands_find_their_incident_right_away_and_after_a_rename(stack:
     assert "Stage set to *Identified*" in await run(stack, "stage identified found it", channel)
     await wait_quiet(stack, incident_id)
     assert (await stack.state(incident_id)).stage is Stage.IDENTIFIED
+
+
+async def test_a_reaction_keeps_its_place_among_a_stream_of_updates(stack: Stack) -> None:
+    """A :mega: arriving while updates keep coming is broadcast where it arrived, not after the stream."""
+    incident_id, channel = await declare_via_slack(stack)
+    marked = await stack.slack.message(user_id=HUMAN, channel_id=channel, text="[m] replica promoted")
+    # Slack answers slowly, so the first update is still being posted when everything else arrives.
+    stack.sandbox.state.add_fault("chat.postMessage", delay_ms=400, count=3)
+    first = asyncio.ensure_future(run(stack, "update [u1] failing over", channel))
+    await asyncio.sleep(0.2)
+    await stack.slack.react(user_id=HUMAN, channel_id=channel, ts=marked["ts"], reaction="mega")
+    await run(stack, "update [u2] traffic moving", channel)
+    await run(stack, "update [u3] error rate falling", channel)
+    await first
+    await wait_quiet(stack, incident_id)
+    for bc in stack.broadcast:
+        tags = [re.findall(r"\[(\w+)\]", text)[0] for text in await replies(stack, bc)]
+        assert tags == ["u1", "m", "u2", "u3"], tags

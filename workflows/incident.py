@@ -107,6 +107,7 @@ CONTINUE_WITH_QUEUED_WORK = "continue-as-new-with-queued-work"
 CHANNEL_OVERVIEW_CATCH_UP = "channel-overview-catch-up"
 ROLE_DMS = "role-dms"
 TIMELINE_EXPORT = "timeline-export"
+REACTIONS_IN_ORDER = "reactions-in-order"
 
 
 def reject(message: str) -> NoReturn:
@@ -299,27 +300,40 @@ class IncidentWorkflow:
         while s.outbox:
             if may_hand_over and self._hand_over_queued_work():
                 return
+            if s.outbox[0].reaction is not None:  # a reaction's turn: read its message now
+                placeholder = s.outbox[0]
+                assert placeholder.reaction is not None
+                resolved = await self._reaction_announcement(placeholder.key, placeholder.reaction)
+                if resolved is None:
+                    s.outbox.pop(0)
+                    continue
+                s.outbox[0] = resolved
+                observe.show_incident(s)
             if self._missing_overviews():  # a channel added meanwhile gets its overview before the update
                 await self._publish_overviews()
             await self._announce(s.outbox[0])
             s.outbox.pop(0)
 
     async def _resolve_reaction(self, pending: PendingReaction) -> None:
-        r = pending.reaction
+        """Incidents from before REACTIONS_IN_ORDER: the reaction's update joins the end of the queue."""
+        announcement = await self._reaction_announcement(pending.key, pending.reaction)
+        if announcement is not None:
+            self._s.outbox.append(announcement)
+            observe.show_incident(self._s)
+
+    async def _reaction_announcement(self, key: str, r: ReactionAdded) -> Announcement | None:
+        """Reads the reacted-to message; None when there is nothing to broadcast (gone, or warroom's own)."""
         info: MessageInfo | None = await self._activity(
             SlackActivities.fetch_message, MessageRequest(channel_id=r.channel_id, ts=r.message_ts)
         )
         if info is None or not info.found or info.from_warroom:
-            return
+            return None
         text = (
             info.text if info.author in (None, r.user_id) else f"{info.text}\n(message by <@{info.author}>)"
         )
         self._record("reaction", f":{r.reaction}: {info.text}", r.user_id, link=info.permalink)
         self._s.last_update_at = workflow.now()
-        self._s.outbox.append(
-            Announcement(key=pending.key, kind="reaction", text=text, actor=r.user_id, link=info.permalink)
-        )
-        observe.show_incident(self._s)
+        return Announcement(key=key, kind="reaction", text=text, actor=r.user_id, link=info.permalink)
 
     async def _publish_overviews(self) -> None:
         s = self._s
@@ -937,7 +951,13 @@ class IncidentWorkflow:
         if reaction.channel_id != s.channel_id or reaction.message_ts in s.reacted_messages:
             return
         s.reacted_messages.append(reaction.message_ts)
-        s.pending_reactions.append(PendingReaction(key=self._key("reaction"), reaction=reaction))
+        key = self._key("reaction")
+        if workflow.patched(REACTIONS_IN_ORDER):  # its place in the queue is where it arrived
+            s.outbox.append(
+                Announcement(key=key, kind="reaction", text="", actor=reaction.user_id, reaction=reaction)
+            )
+        else:
+            s.pending_reactions.append(PendingReaction(key=key, reaction=reaction))
 
     @workflow.signal
     def alerts_fired(self, group: AlertGroup) -> None:
