@@ -84,7 +84,9 @@ async def _show(sb: SandboxClient, channel: str | None) -> None:
     for m in await sb.messages(channel_id):
         print(f"[{m['ts']}] {m.get('user', '?')}: {m.get('text', '')}")
         for r in m.get("replies", []):
-            print(f"    ↳ [{r['ts']}] {r.get('user', '?')}: {r.get('text', '')}")
+            names = ", ".join(str(f.get("name")) for f in r.get("files") or [])
+            files = f" [files: {names}]" if names else ""
+            print(f"    ↳ [{r['ts']}] {r.get('user', '?')}: {r.get('text', '')}{files}")
 
 
 async def _show_dms(sb: SandboxClient, user: str) -> int:
