@@ -251,25 +251,17 @@ class ReminderRecord(Model):
     text: str
 
 
-class ReminderInput(Model):
-    reminder_id: str
+class ReminderInput(ReminderRecord):
+    """What a ReminderWorkflow starts with: the record, and where it was set."""
+
     incident_id: int
-    user_id: str
-    text: str
-    due: datetime
-    local: str
     channel_id: str | None = None
 
 
 ReminderStatus = Literal["pending", "sending", "delivered", "cancelled", "failed"]
 
 
-class ReminderView(Model):
-    reminder_id: str
-    user_id: str
-    due: datetime
-    local: str
-    text: str
+class ReminderView(ReminderRecord):
     status: ReminderStatus
 
 
@@ -402,11 +394,9 @@ class IncidentState(BaseModel):
     nudge_minutes: dict[str, int] = Field(default_factory=dict)
     last_update_at: datetime | None = None  # the last status update to the broadcast channels
     last_nudge_at: datetime | None = None
-    nudges_sent: int = 0
     debrief_ts: str | None = None  # the "things to revisit" thread
     debrief_requested: bool = False
     stage_reached: dict[str, datetime] = Field(default_factory=dict)  # stage -> when it was first reached
-    timeline_exported: bool = False
 
     def view(self) -> IncidentView:
         return IncidentView(
@@ -457,6 +447,10 @@ class IncidentState(BaseModel):
     def updates_posted(self) -> int:
         """Status updates sent out: commands and broadcast reactions (the timeline records each once)."""
         return sum(e.kind in ("update", "reaction") for e in self.timeline)
+
+    @property
+    def nudges_sent(self) -> int:
+        return sum(e.kind == "nudge" for e in self.timeline)
 
     @property
     def overview_stale(self) -> bool:

@@ -18,6 +18,7 @@ from sandbox.models import (
     TEAM_ID,
     VERIFICATION_TOKEN,
     ApiError,
+    User,
 )
 from sandbox.signing import FORM_CONTENT_TYPE, JSON_CONTENT_TYPE, signed_headers
 from sandbox.state import ResponseUrl, SandboxState
@@ -274,17 +275,14 @@ class Platform:
         user = self.state.user(user_id)
         trigger_id = self.state.issue_trigger(user.id)
         button = buttons[0]
-        payload = {
-            "type": "block_actions",
-            "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
-            "user": {"id": user.id, "username": user.name, "name": user.name, "team_id": TEAM_ID},
-            "api_app_id": APP_ID,
-            "token": VERIFICATION_TOKEN,
-            "trigger_id": trigger_id,
-            "channel": {"id": channel.id, "name": channel.name},
-            "message": channel.render(message, include_metadata=False),
-            "container": {"type": "message", "message_ts": ts, "channel_id": channel.id},
-            "actions": [
+        body = self._interaction(
+            "block_actions",
+            user,
+            trigger_id,
+            channel={"id": channel.id, "name": channel.name},
+            message=channel.render(message, include_metadata=False),
+            container={"type": "message", "message_ts": ts, "channel_id": channel.id},
+            actions=[
                 {
                     "type": button.get("type", "button"),
                     "action_id": action_id,
@@ -293,10 +291,23 @@ class Platform:
                     "action_ts": f"{self.state.now():.6f}",
                 }
             ],
-        }
-        body = urlencode({"payload": json.dumps(payload)}).encode()
+        )
         result = await self.deliver("block_actions", body, FORM_CONTENT_TYPE)
         return {**result, "trigger_id": trigger_id}
+
+    @staticmethod
+    def _interaction(kind: str, user: User, trigger_id: str, **fields: Any) -> bytes:
+        """An interactivity request body (`payload=` JSON) as Slack sends it: who, which trigger, and more."""
+        payload = {
+            "type": kind,
+            "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
+            "user": {"id": user.id, "username": user.name, "name": user.name, "team_id": TEAM_ID},
+            "api_app_id": APP_ID,
+            "token": VERIFICATION_TOKEN,
+            "trigger_id": trigger_id,
+            **fields,
+        }
+        return urlencode({"payload": json.dumps(payload)}).encode()
 
     # --- modals ---------------------------------------------------------------------------------------
 
@@ -310,19 +321,15 @@ class Platform:
         user = self.state.user(user_id or stored.user_id)
         stored.values = build_values(stored.view, values or {})
         trigger_id = self.state.issue_trigger(user.id)
-        payload = {
-            "type": "view_submission",
-            "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
-            "user": {"id": user.id, "username": user.name, "name": user.name, "team_id": TEAM_ID},
-            "api_app_id": APP_ID,
-            "token": VERIFICATION_TOKEN,
-            "trigger_id": trigger_id,
-            "view": stored.to_api(),
-            "response_urls": [],
-            "is_enterprise_install": False,
-            "enterprise": None,
-        }
-        body = urlencode({"payload": json.dumps(payload)}).encode()
+        body = self._interaction(
+            "view_submission",
+            user,
+            trigger_id,
+            view=stored.to_api(),
+            response_urls=[],
+            is_enterprise_install=False,
+            enterprise=None,
+        )
         result = await self.deliver("view_submission", body, FORM_CONTENT_TYPE)
         out = {**result, "view_id": stored.id, "trigger_id": trigger_id}
         try:

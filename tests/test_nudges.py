@@ -74,8 +74,11 @@ async def test_nudges_honour_the_interval_restart_on_updates_and_stop_at_mitigat
             async def count(user: str, n: int) -> bool:
                 return len(nudges_to(sandbox, user)) == n
 
+            async def more_than(user: str, n: int) -> bool:
+                return len(nudges_to(sandbox, user)) > n
+
             await skipping.fast_forward(handle, timedelta(minutes=14))
-            await quiet_for(lambda: count(RESPONDER, 1), 0.5)  # SEV1: 15 minutes
+            await quiet_for(lambda: more_than(RESPONDER, 0), 0.5)  # SEV1: 15 minutes
             await skipping.fast_forward(handle, timedelta(minutes=2))
             await eventually(lambda: count(RESPONDER, 1))
             [nudge] = nudges_to(sandbox, RESPONDER)
@@ -84,7 +87,7 @@ async def test_nudges_honour_the_interval_restart_on_updates_and_stop_at_mitigat
 
             await incidents.post_update(incident_id, StatusUpdate(text="rolling back", actor=RESPONDER))
             await skipping.fast_forward(handle, timedelta(minutes=14))
-            await quiet_for(lambda: count(RESPONDER, 2), 0.5)  # the update restarted the clock
+            await quiet_for(lambda: more_than(RESPONDER, 1), 0.5)  # the update restarted the clock
             await incidents.assign_commander(incident_id, CommanderChange(user_id=LEAD, actor=RESPONDER))
             await skipping.fast_forward(handle, timedelta(minutes=2))
             await eventually(lambda: count(LEAD, 1))  # the commander gets it once there is one
@@ -92,10 +95,8 @@ async def test_nudges_honour_the_interval_restart_on_updates_and_stop_at_mitigat
 
             await incidents.change_stage(incident_id, StageChange(stage=Stage.MITIGATED, actor=LEAD))
             await skipping.fast_forward(handle, timedelta(hours=2))
-            await quiet_for(lambda: count(LEAD, 2), 0.5)  # Mitigated: no more nudges
-            state = await incidents.state(incident_id)
-            assert state.nudges_sent == 2
-            assert [e.kind for e in state.timeline].count("nudge") == 2
+            await quiet_for(lambda: more_than(LEAD, 1), 0.5)  # Mitigated: no more nudges
+            assert (await incidents.state(incident_id)).nudges_sent == 2
 
 
 async def test_a_nudge_due_while_no_worker_runs_is_sent_once_after_a_restart(

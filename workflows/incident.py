@@ -188,7 +188,7 @@ class IncidentWorkflow:
         await self._drain()
         for task in integrations:
             task.cancel()
-        if s.channel_id and not s.timeline_exported and workflow.patched(TIMELINE_EXPORT):
+        if s.channel_id and workflow.patched(TIMELINE_EXPORT):
             await self._export_timeline()
         if s.dedup_key:
             await self._release_dedup_key(s.dedup_key)
@@ -532,7 +532,6 @@ class IncidentWorkflow:
         s = self._s
         s.last_nudge_at = workflow.now()
         who = s.commander or s.declared_by
-        s.nudges_sent += 1
         minutes = s.nudge_minutes.get(s.severity.value, 0)
         self._record("nudge", f"no status update for {minutes} min; nudged {_mention(who)}", None)
         if who:
@@ -573,7 +572,6 @@ class IncidentWorkflow:
         s = self._s
         request = TimelineExportRequest(incident=s.view(), result=s.result(), key=self._key("timeline"))
         await self._activity(SlackTimelineActivities.publish_timeline, request, what="post the timeline")
-        s.timeline_exported = True
 
     # --- bookkeeping ----------------------------------------------------------------------------------
 
@@ -784,15 +782,7 @@ class IncidentWorkflow:
         )
         await workflow.start_child_workflow(
             ReminderWorkflow.run,
-            ReminderInput(
-                reminder_id=reminder_id,
-                incident_id=s.incident_id,
-                user_id=order.actor,
-                text=order.text,
-                due=plan.due,
-                local=plan.local,
-                channel_id=s.channel_id,
-            ),
+            ReminderInput(**record.model_dump(), incident_id=s.incident_id, channel_id=s.channel_id),
             id=reminder_workflow_id(reminder_id),
             parent_close_policy=ParentClosePolicy.ABANDON,
             static_summary=f"Reminder {reminder_id} ({incident_label(s.incident_id)})",

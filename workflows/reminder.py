@@ -17,7 +17,14 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.slack_dm import SlackDmActivities
-    from domain.models import CommandReply, ReminderCancel, ReminderInput, ReminderStatus, ReminderView
+    from domain.models import (
+        CommandReply,
+        ReminderCancel,
+        ReminderInput,
+        ReminderRecord,
+        ReminderStatus,
+        ReminderView,
+    )
 
 # Slack may be down for a while when the reminder falls due: keep trying for a day, never twice.
 DM_RETRY = RetryPolicy(
@@ -91,12 +98,5 @@ class ReminderWorkflow:
 
     @workflow.query
     def view(self) -> ReminderView:
-        i = self._inp
-        return ReminderView(
-            reminder_id=i.reminder_id,
-            user_id=i.user_id,
-            due=i.due,
-            local=i.local,
-            text=i.text,
-            status=self._status,
-        )
+        record = self._inp.model_dump(include=set(ReminderRecord.model_fields))
+        return ReminderView(**record, status=self._status)
