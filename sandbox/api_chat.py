@@ -7,18 +7,25 @@ from typing import Any
 from sandbox.args import Args
 from sandbox.messages import check_content
 from sandbox.models import BOT_ID, BOT_USER_ID, ApiError, RateLimited
+from sandbox.refusals import Refused
 from sandbox.state import SandboxState
 
 
 def parse_blocks(args: Args) -> list[dict[str, Any]] | None:
-    blocks = args.structured("blocks", "invalid_blocks")
+    try:
+        blocks = args.structured("blocks", "invalid_blocks")
+    except ApiError:
+        raise Refused("invalid_blocks", "blocks is not valid JSON [json-pointer:/blocks]") from None
     if blocks is not None and not isinstance(blocks, list):
-        raise ApiError("invalid_blocks")
+        raise Refused("invalid_blocks", "blocks must be a list [json-pointer:/blocks]")
     return blocks
 
 
 def parse_metadata(args: Args) -> dict[str, Any] | None:
-    metadata = args.structured("metadata", "invalid_metadata_format")
+    try:
+        metadata = args.structured("metadata", "invalid_metadata_format")
+    except ApiError:
+        raise Refused("invalid_metadata_format", "metadata is not valid JSON") from None
     if metadata is None:
         return None
     if (
@@ -26,7 +33,9 @@ def parse_metadata(args: Args) -> dict[str, Any] | None:
         or not isinstance(metadata.get("event_type"), str)
         or not isinstance(metadata.get("event_payload"), dict)
     ):
-        raise ApiError("invalid_metadata_format")
+        raise Refused(
+            "invalid_metadata_format", "metadata needs a string event_type and an event_payload object"
+        )
     return {"event_type": metadata["event_type"], "event_payload": metadata["event_payload"]}
 
 

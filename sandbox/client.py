@@ -73,14 +73,19 @@ class SandboxClient:
         text: str,
         thread_ts: str | None = None,
         deliver_event: bool = False,
+        formatted: bool = False,
     ) -> dict[str, Any]:
         """A person posts a message; with `deliver_event`, the app gets its `message` event (where the bot is
-        a member). Returns its ts (and the delivery)."""
+        a member). `text` is what they typed (the sandbox escapes and linkifies it as Slack does) or, with
+        `formatted`, already in Slack's stored form (`&amp;`, `<https://x|label>`), refused unless
+        well-formed. Returns its ts, the stored `message` (and the delivery)."""
         payload: dict[str, Any] = {"user_id": user_id, "channel_id": channel_id, "text": text}
         if thread_ts:
             payload["thread_ts"] = thread_ts
         if deliver_event:
             payload["deliver_event"] = True
+        if formatted:
+            payload["formatted"] = True
         return await self._request("POST", "/_sandbox/message", payload)
 
     async def react(
@@ -159,12 +164,16 @@ class SandboxClient:
         delay_ms: int | None = None,
         skip: int = 0,
         after_effect: bool = False,
+        drop: bool = False,
     ) -> dict[str, Any]:
+        """Queues a fault for `method`; `after_effect` performs the call then answers the failure, `drop`
+        performs it then closes the connection without answering."""
         payload: dict[str, Any] = {
             "method": method,
             "count": count,
             "skip": skip,
             "after_effect": after_effect,
+            "drop": drop,
         }
         for key, value in (("error", error), ("status", status), ("retry_after", retry_after)):
             if value is not None:

@@ -6,8 +6,11 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox import mrkdwn
 from sandbox.models import BOT_USER_ID, ApiError
 from sandbox.platform import NoIngress, Platform
+from sandbox.refusals import Refused
+from sandbox.state import SandboxState
 from sandbox.views import SubmissionError
 from sandbox.webapi import STATE_KEY, slack_json, state_of
 
@@ -148,6 +151,7 @@ async def add_fault(request: web.Request) -> web.Response:
         delay_ms=int(body.get("delay_ms") or 0),
         skip=int(body.get("skip") or 0),
         after_effect=bool(body.get("after_effect")),
+        drop=bool(body.get("drop")),
     )
     return _ok(fault=fault.to_dict())
 
@@ -171,7 +175,23 @@ async def issue_trigger(request: web.Request) -> web.Response:
 # --- humans and the platform ------------------------------------------------------------------------------
 
 
+def stored_text(state: SandboxState, body: dict[str, Any]) -> str | None:
+    """The text as Slack stores it: typed text escaped and linkified, or `formatted` text checked as is."""
+    text = body.get("text")
+    if text is None:
+        return None
+    text = str(text)
+    if body.get("formatted"):
+        problem = mrkdwn.stored_text_problem(text)
+        if problem is not None:
+            raise ControlError("invalid_formatted_text", detail=problem)
+        return text
+    return mrkdwn.from_typed(text, {u.name: u.id for u in state.users.values() if not u.is_bot})
+
+
 async def human_message(request: web.Request) -> web.Response:
+    """A person posts: `text` as typed in the Slack client, or with `formatted` already in Slack's stored form
+    (`&amp;`, `<https://x|label>`), which must then be well-formed."""
     body = await _body(request)
     _need(body, "user_id", "channel_id")
     state = state_of(request)
@@ -181,7 +201,7 @@ async def human_message(request: web.Request) -> web.Response:
     message = state.post(
         channel,
         user=user.id,
-        text=body.get("text"),
+        text=stored_text(state, body),
         blocks=blocks if isinstance(blocks, list) else None,
         thread_ts=body.get("thread_ts") or None,
         broadcast=bool(body.get("reply_broadcast", False)),
@@ -249,7 +269,10 @@ async def respond(request: web.Request) -> web.Response:
         raise ControlError("expired_url", 404)
     body = await _body(request)
     target.uses += 1
-    request.app[PLATFORM_KEY].record_response(target, body, source="response_url")
+    try:
+        request.app[PLATFORM_KEY].record_response(target, body, source="response_url")
+    except Refused as refused:  # Slack answers a bad response_url post with 400 and the error
+        return _error(refused.error, 400, **refused.extra)
     return _ok()
 
 

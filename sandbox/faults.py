@@ -28,18 +28,27 @@ class FaultBook:
         delay_ms: int = 0,
         skip: int = 0,
         after_effect: bool = False,
+        drop: bool = False,
     ) -> Fault:
+        """`drop`: perform the call, then close the connection without answering (the client sees the server
+        disconnect), as when a load balancer loses the answer after Slack did the work."""
         if not method:
             raise ValueError("a fault needs a method")
-        if error is None and status is None and not delay_ms:
-            raise ValueError("a fault needs an error, a status or a delay_ms")
+        if drop and (error is not None or status is not None or after_effect):
+            raise ValueError(
+                "a dropped call answers nothing: give no error, status or after_effect with drop"
+            )
+        if error is None and status is None and not delay_ms and not drop:
+            raise ValueError("a fault needs an error, a status, a delay_ms or drop")
         if status is not None and not 400 <= status <= 599:
             raise ValueError("status must be an HTTP error status")
         if count == 0 or count < -1:
             raise ValueError("count must be positive or -1")
         if status == 429 and retry_after is None:
             retry_after = 1
-        fault = Fault(method, error, status, retry_after, count, max(0, delay_ms), max(0, skip), after_effect)
+        fault = Fault(
+            method, error, status, retry_after, count, max(0, delay_ms), max(0, skip), after_effect, drop
+        )
         self.faults.append(fault)
         return fault
 

@@ -4,20 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox.blockkit import blocks_problem
 from sandbox.models import MAX_MESSAGE_BLOCKS, MAX_TEXT, ApiError, Channel, Message
+from sandbox.refusals import Refused
+
+
+def check_text_and_blocks(text: str | None, blocks: Any) -> None:
+    """Slack's limits on a message's text and blocks, the blocks checked with slack-sdk's models."""
+    if text is not None and len(text) > MAX_TEXT:
+        raise Refused("msg_too_long", f"text is {len(text)} characters; the limit is {MAX_TEXT}")
+    if blocks is None:
+        return
+    if not isinstance(blocks, list):
+        raise Refused("invalid_blocks", "blocks must be a list [json-pointer:/blocks]")
+    if len(blocks) > MAX_MESSAGE_BLOCKS:
+        raise Refused(
+            "invalid_blocks",
+            f"{len(blocks)} blocks; a message may have {MAX_MESSAGE_BLOCKS} [json-pointer:/blocks]",
+        )
+    problem = blocks_problem(blocks, pointer="/blocks")
+    if problem is not None:
+        raise Refused("invalid_blocks", problem)
 
 
 def check_content(text: str | None, blocks: list[dict[str, Any]] | None, *, has_files: bool = False) -> None:
     """Slack's checks on a message body (a message sharing files may have no text)."""
     if not text and not blocks and not has_files:
-        raise ApiError("no_text")
-    if text is not None and len(text) > MAX_TEXT:
-        raise ApiError("msg_too_long")
-    if blocks is not None:
-        if not isinstance(blocks, list) or len(blocks) > MAX_MESSAGE_BLOCKS:
-            raise ApiError("invalid_blocks")
-        if not all(isinstance(b, dict) and isinstance(b.get("type"), str) for b in blocks):
-            raise ApiError("invalid_blocks")
+        raise Refused("no_text", "a message needs text, blocks or files")
+    check_text_and_blocks(text, blocks)
 
 
 class MessageOps:

@@ -302,6 +302,7 @@ class Fault:
     delay_ms: int = 0
     skip: int = 0  # let this many matching calls through first
     after_effect: bool = False  # perform the call, then answer with the failure (a lost response)
+    drop: bool = False  # perform the call, then close the connection unanswered (a lost response)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -313,6 +314,7 @@ class Fault:
             "delay_ms": self.delay_ms,
             "skip": self.skip,
             "after_effect": self.after_effect,
+            "drop": self.drop,
         }
 
 

@@ -10,9 +10,11 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
+from sandbox.messages import check_text_and_blocks
 from sandbox.models import (
     APP_ID,
     BOT_ID,
+    BOT_NAME,
     BOT_USER_ID,
     TEAM_DOMAIN,
     TEAM_ID,
@@ -20,6 +22,7 @@ from sandbox.models import (
     ApiError,
     User,
 )
+from sandbox.refusals import Refused
 from sandbox.signing import FORM_CONTENT_TYPE, JSON_CONTENT_TYPE, signed_headers
 from sandbox.state import ResponseUrl, SandboxState
 from sandbox.views import build_values, parse_view
@@ -140,14 +143,26 @@ class Platform:
         return {**result, "trigger_id": trigger_id, "response_url": response_url}
 
     def record_response(self, target: ResponseUrl, payload: Any, *, source: str) -> None:
-        """What the app showed the user: an ack body or a response_url post (in_channel ones are posted)."""
+        """What the app showed the user: an ack body or a response_url post (in_channel ones are posted).
+
+        Content Slack refuses is recorded as a refusal; a refused ack shows the user Slack's failure notice,
+        a refused response_url post raises `Refused` (the endpoint answers 400)."""
         if isinstance(payload, str):
             payload = {"text": payload}
         if not isinstance(payload, dict):
             return
         response_type = str(payload.get("response_type") or "ephemeral")
         text = str(payload.get("text") or "")
-        blocks = payload.get("blocks") if isinstance(payload.get("blocks"), list) else None
+        raw_blocks = payload.get("blocks")
+        try:
+            check_text_and_blocks(text, raw_blocks)
+        except Refused as refused:
+            self.state.refuse(source, refused)
+            if source != "command_ack":
+                raise
+            self._command_failed(target, refused.error)
+            return
+        blocks: list[dict[str, Any]] | None = raw_blocks if isinstance(raw_blocks, list) else None
         if response_type == "in_channel" and (text or blocks):
             channel = self.state.channels.get(target.channel_id)
             if channel is not None:
@@ -166,6 +181,16 @@ class Platform:
             thread_ts=payload.get("thread_ts"),
             command=target.command,
             **flags,
+        )
+
+    def _command_failed(self, target: ResponseUrl, error: str) -> None:
+        """What Slack shows the user when it cannot display the app's answer to a slash command."""
+        notice = (
+            f"Darn - that slash command didn't work (error message: `{error}`). "
+            f"Manage the command at {BOT_NAME}."
+        )
+        self.state.add_ephemeral(
+            "command_ack", target.user_id, target.channel_id, notice, command=target.command, error=error
         )
 
     # --- events ---------------------------------------------------------------------------------------
@@ -335,6 +360,8 @@ class Platform:
         try:
             out["response_action"] = self._apply_response_action(stored.id, result)
         except ApiError as err:  # the app answered with a view Slack would reject
+            if isinstance(err, Refused):
+                self.state.refuse("view_submission", err)
             out["response_action"], out["response_error"] = None, err.error
         return {**out, "errors": stored.errors, "view_closed": stored.closed}
 

@@ -25,6 +25,7 @@ from sandbox.models import (
     is_user_id,
     validate_channel_name,
 )
+from sandbox.refusals import Refusal, RefusalLog, Refused
 from sandbox.views import ViewStore
 
 
@@ -58,6 +59,7 @@ class SandboxState(MessageOps):
         self._last_ts = 0
         self.fault_book = FaultBook()
         self.call_log = CallLog(clock)
+        self.refusal_log = RefusalLog(clock)
         self.rate_limiter = RateLimiter(clock)
         self.views = ViewStore(clock, self.new_id, trigger_ttl)
         self.users: dict[str, User] = {}
@@ -124,6 +126,7 @@ class SandboxState(MessageOps):
         delay_ms: int = 0,
         skip: int = 0,
         after_effect: bool = False,
+        drop: bool = False,
     ) -> Fault:
         return self.fault_book.add(
             method,
@@ -134,6 +137,7 @@ class SandboxState(MessageOps):
             delay_ms=delay_ms,
             skip=skip,
             after_effect=after_effect,
+            drop=drop,
         )
 
     def clear_faults(self) -> None:
@@ -141,6 +145,21 @@ class SandboxState(MessageOps):
 
     def take_fault(self, method: str) -> Fault | None:
         return self.fault_book.take(method)
+
+    # --- refusals -------------------------------------------------------------------------------------
+
+    @property
+    def refusals(self) -> list[Refusal]:
+        """Every content refusal of this sandbox's life, oldest first (`reset` keeps them)."""
+        return self.refusal_log.refusals
+
+    def expect_refusals(self, *errors: str) -> None:
+        """Declares refusals a test means to provoke (e.g. "invalid_blocks"); none given: any.
+        tests/refusals.py forgets the declaration after each test."""
+        self.refusal_log.expect(*errors)
+
+    def refuse(self, method: str, refused: Refused) -> Refusal:
+        return self.refusal_log.record(method, refused)
 
     def issue_trigger(self, user_id: str) -> str:
         return self.views.issue_trigger(user_id)
@@ -343,5 +362,6 @@ class SandboxState(MessageOps):
             "views": [v.to_dict() for v in self.views.views.values()],
             "faults": [f.to_dict() for f in self.faults],
             "calls": self.call_log.counts(),
+            "refusals": [r.to_dict() for r in self.refusals],
             "deliveries": list(self.deliveries),
         }

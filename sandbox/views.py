@@ -8,7 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.blockkit import view_problem
 from sandbox.models import APP_ID, BOT_ID, TEAM_ID, ApiError
+from sandbox.refusals import Refused
 
 MAX_VIEW_BLOCKS = 100
 MAX_TITLE = 24
@@ -97,8 +99,8 @@ class StoredView:
         return {**self.to_api(), "user_id": self.user_id, "closed": self.closed, "errors": self.errors}
 
 
-def _invalid(message: str) -> ApiError:
-    return ApiError("invalid_arguments", response_metadata={"messages": [f"[ERROR] {message}"]})
+def _invalid(message: str) -> Refused:
+    return Refused("invalid_arguments", message)
 
 
 def _text_len(obj: Any) -> int:
@@ -106,12 +108,13 @@ def _text_len(obj: Any) -> int:
 
 
 def parse_view(raw: Any) -> dict[str, Any]:
-    """Checks a view the way Slack does before storing it; raises `invalid_arguments` with a reason."""
+    """Checks a view the way Slack does before storing it (these checks, then slack-sdk's models'); raises
+    `invalid_arguments` with a reason."""
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
         except json.JSONDecodeError:
-            raise ApiError("invalid_json") from None
+            raise Refused("invalid_json", "view is not valid JSON") from None
     if not isinstance(raw, dict):
         raise _invalid("view must be an object")
     if raw.get("type") not in ("modal", "home"):
@@ -149,6 +152,9 @@ def parse_view(raw: Any) -> dict[str, Any]:
         )
     if len(str(raw.get("callback_id", ""))) > MAX_CALLBACK_ID:
         raise _invalid("callback_id must be at most 255 characters [json-pointer:/view/callback_id]")
+    problem = view_problem(raw)
+    if problem is not None:
+        raise _invalid(problem)
     return raw
 
 

@@ -12,6 +12,7 @@ from aiohttp import web
 from sandbox import api_chat, api_conversations, api_files, api_misc
 from sandbox.args import Args
 from sandbox.models import ApiError, Fault, RateLimited
+from sandbox.refusals import Refused
 from sandbox.state import SandboxState
 
 Handler = Callable[[SandboxState, Args], dict[str, Any]]
@@ -26,6 +27,8 @@ METHODS: dict[str, Handler] = {
 STATE_KEY = web.AppKey("sandbox_state", SandboxState)
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+DROPPED = "connection_dropped"  # the call log's error for a call performed but never answered
 
 
 def origin(request: web.Request) -> str:
@@ -95,6 +98,15 @@ def _fault_response(fault: Fault) -> tuple[web.Response, str]:
     return slack_json({"ok": False, "error": error}), error
 
 
+def _drop(request: web.Request) -> web.Response:
+    """Closes the connection before answering: the client sees the server disconnect (aiohttp's
+    ServerDisconnectedError), as when a load balancer drops a connection after Slack did the work. aiohttp
+    does not write the returned response to a closed transport."""
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response(status=200)
+
+
 def _call(
     state: SandboxState, method: str, args: Args, request: web.Request
 ) -> tuple[web.Response, str | None]:
@@ -108,6 +120,9 @@ def _call(
         return slack_json({"ok": False, "error": "invalid_auth"}), "invalid_auth"
     try:
         result = handler(state, args)
+    except Refused as refused:
+        state.refuse(method, refused)
+        return slack_json({"ok": False, "error": refused.error, **refused.extra}), refused.error
     except RateLimited as limited:
         headers = {"Retry-After": str(limited.retry_after)}
         return slack_json({"ok": False, "error": "ratelimited"}, 429, headers), "ratelimited"
@@ -130,6 +145,10 @@ async def handle_api(request: web.Request) -> web.Response:
     if fault is not None:
         if fault.delay_ms:
             await asyncio.sleep(fault.delay_ms / 1000)
+        if fault.drop:
+            _call(state, method, args, request)
+            state.call_log.record(method, args.redacted(), 0, DROPPED)
+            return _drop(request)
         if fault.after_effect:
             _call(state, method, args, request)  # the effect happens; the caller never hears of it
         if fault.status is not None or fault.error is not None:

@@ -16,11 +16,11 @@ from typing import Any, TypeVar
 
 import pytest
 from pydantic import SecretStr
-from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
+import worker as worker_process
 from domain.settings import Settings
 from sandbox import SandboxServer
 from sandbox.client import SandboxClient
@@ -192,8 +192,17 @@ async def running_stack(
         general = (await control.create_channel("general"))["id"]
         broadcast = [(await control.create_channel(name))["id"] for name in ("status", "exec")]
         settings = make_settings(sandbox, broadcast, **settings_extra)
-        slack = AsyncWebClient(token=TOKEN, base_url=sandbox.api_url)
+        slack = worker_process.slack_client(settings)  # as production builds it
         async with serving(settings, client, slack, host="127.0.0.1", port=0) as web:
             sandbox.ingress_url = f"http://127.0.0.1:{web.port}/slack/events"
             incidents = Incidents.from_settings(client, settings)
             yield Stack(temporal, sandbox, control, incidents, settings, web, broadcast, general)
+
+
+# --- Slack sandbox refusals: fail a test on any refusal it did not expect (tests/refusals.py) -------------
+from tests.refusals import (  # noqa: E402, F401  fixtures and hooks pytest finds by name
+    pytest_runtest_call,
+    pytest_terminal_summary,
+    slack_refusal_check,
+    slack_refusal_registry,
+)

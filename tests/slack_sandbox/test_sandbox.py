@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -25,32 +24,6 @@ from tests.sandbox_fixtures import (
     slack_error,
     stage_modal,
 )
-
-
-@pytest.fixture
-async def ingress() -> AsyncIterator[FakeIngress]:
-    fake = FakeIngress()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-async def sb(ingress: FakeIngress) -> AsyncIterator[SandboxServer]:
-    async with SandboxServer(TOKEN, SECRET, ingress_url=ingress.url) as server:
-        yield server
-
-
-@pytest.fixture
-def slack(sb: SandboxServer) -> AsyncWebClient:
-    return AsyncWebClient(token=TOKEN, base_url=sb.api_url)
-
-
-@pytest.fixture
-async def control(sb: SandboxServer) -> AsyncIterator[SandboxClient]:
-    async with SandboxClient(sb.url) as client:
-        yield client
-
 
 # --- Web API ----------------------------------------------------------------------------------------------
 
@@ -119,6 +92,8 @@ async def test_post_thread_edit_permalink_and_history(slack: AsyncWebClient, sb:
     assert link == f"{sb.url}/archives/{cid}/p{parent['ts'].replace('.', '')}"
     link = (await slack.chat_getPermalink(channel=cid, message_ts=reply["ts"]))["permalink"]
     assert link.endswith(f"?thread_ts={parent['ts']}&cid={cid}")
+
+    sb.state.expect_refusals("no_text", "msg_too_long")
 
     for call, error in [
         (slack.chat_postMessage(channel=cid, text="x", thread_ts=reply["ts"]), "thread_not_found"),
@@ -224,8 +199,12 @@ async def test_form_json_and_get_bodies(sb: SandboxServer) -> None:
         form = {"channel": cid, "text": "t", "blocks": json.dumps(blocks)}
         posted = await (await http.post(sb.api_url + "chat.postMessage", data=form)).json()
         assert posted["ok"] and posted["message"]["blocks"] == blocks
+        sb.state.expect_refusals("invalid_blocks")
         bad = await (await http.post(sb.api_url + "chat.postMessage", data={**form, "blocks": "[{"})).json()
-        assert bad == {"ok": False, "error": "invalid_blocks"}
+        assert bad["ok"] is False and bad["error"] == "invalid_blocks"
+        assert bad["response_metadata"]["messages"] == [
+            "[ERROR] blocks is not valid JSON [json-pointer:/blocks]"
+        ]
         got = await (await http.get(sb.api_url + "conversations.info", params={"channel": cid})).json()
         assert got["channel"]["name"] == "c1"
 
@@ -335,6 +314,7 @@ async def test_slash_command_is_signed_and_shaped(
     assert opened["view"]["id"].startswith("V") and opened["view"]["callback_id"] == "declare"
     for trigger, error in [(result["trigger_id"], "exchanged_trigger_id"), ("1.2.3", "invalid_trigger_id")]:
         assert (await slack_error(slack.views_open(trigger_id=trigger, view=view))).response["error"] == error
+    sb.state.expect_refusals("invalid_arguments")
     long_title = {**view, "title": {"type": "plain_text", "text": "x" * 25}}
     trigger = sb.state.issue_trigger(ALICE)
     err = await slack_error(slack.views_open(trigger_id=trigger, view=long_title))
