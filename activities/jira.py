@@ -19,6 +19,7 @@ import aiohttp
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import slack_mrkdwn
 from activities.vendor_errors import http_failure, not_configured, retry_after_seconds, unreachable
 from domain.effects import TicketInfo, TicketRequest
 from domain.settings import Settings
@@ -203,7 +204,9 @@ class JiraActivities:
         project = str(self._settings.jira_project_key).strip()
         label = key_label(req.key)
         incident = req.incident
-        summary = plain_summary(req.summary, f"{incident_label(incident.incident_id)}: {incident.title}")
+        # A follow-up quoted from Slack is mrkdwn (`&amp;`, `<url|label>`): Jira gets it as plain text.
+        text = slack_mrkdwn.to_plain(req.summary) if req.quoted else req.summary
+        summary = plain_summary(text, f"{incident_label(incident.incident_id)}: {incident.title}")
         async with self._api() as api:
             key = await self._find(api, project, label) if activity.info().attempt > 1 else None
             reused = key is not None

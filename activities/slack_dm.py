@@ -6,6 +6,7 @@ from typing import Any
 
 from temporalio import activity
 
+from activities import slack_limits as limits
 from activities import slack_render as render
 from activities.slack_base import SlackBase
 from activities.slack_errors import SlackCallError
@@ -47,6 +48,7 @@ class SlackDmActivities(SlackBase):
         self, user_id: str, key: str, text: str, blocks: list[dict[str, Any]] | None = None
     ) -> str:
         """DMs a person; a retried attempt finds the message an earlier attempt sent. Returns its ts."""
+        text, blocks = limits.fit_message(text, blocks)
         try:
             opened = await self._call("conversations.open", users=user_id)
             channel = str(opened["channel"]["id"])

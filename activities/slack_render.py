@@ -1,7 +1,10 @@
 """Slack text and Block Kit for warroom's messages. Pure functions over domain models.
 
-All user-supplied text goes through `safe()` so it cannot ping `@channel`/`@here`, mention user groups or
-disguise a link; user and channel mentions that Slack itself escaped (`<@U123>`, `<#C123>`) are kept.
+Text is escaped exactly once. Raw text (slash-command text, form input, alert payloads, the CLI) goes
+through `safe()` so it cannot ping `@channel`/`@here`, mention user groups or disguise a link; user and
+channel mentions that Slack itself escaped (`<@U123>`, `<#C123>`) are kept. Text Slack delivered (a quoted
+message, a debrief reply; `quoted` on the model) is already mrkdwn and is shown as it is, with broadcast
+mentions defused (`slack_mrkdwn.defuse`). Everything rendered fits Slack's limits (`slack_limits`).
 """
 
 from __future__ import annotations
@@ -10,8 +13,18 @@ import re
 from datetime import datetime
 from typing import Any
 
+from activities import slack_limits as limits
+from activities.slack_mrkdwn import defuse, to_plain
 from domain.alerts import AlertGroup
-from domain.models import Announcement, CallInfo, IncidentView, ReminderInput, TicketInfo, TimelineEvent
+from domain.models import (
+    Announcement,
+    CallInfo,
+    Followup,
+    IncidentView,
+    ReminderInput,
+    TicketInfo,
+    TimelineEvent,
+)
 from domain.vocab import Stage, Status, incident_label
 
 _KEEP = re.compile(r"<([@#][UWCG][A-Z0-9]+)(?:\|[^<>]*)?>")
@@ -48,6 +61,12 @@ def safe(text: str) -> str:
     return re.sub(r"\x00(\d+)\x00", lambda m: kept[int(m.group(1))], escaped)
 
 
+def shown(text: str, quoted: bool) -> str:
+    """Text as mrkdwn, escaped exactly once: Slack's own text as it is (broadcast mentions defused), raw
+    text through `safe()`."""
+    return defuse(text) if quoted else safe(text)
+
+
 def user(user_id: str | None, default: str = "unassigned") -> str:
     return f"<@{user_id}>" if user_id else default
 
@@ -60,8 +79,11 @@ def duration(start: datetime, end: datetime) -> str:
     return " ".join(p for p in parts if p)
 
 
+TITLE_TEXT = 1_000  # titles are at most 150 characters (domain.commands.TITLE_MAX); escaped, at most 750
+
+
 def headline(view: IncidentView) -> str:
-    return f"{incident_label(view.incident_id)}: {safe(view.title)}"
+    return f"{incident_label(view.incident_id)}: {limits.shorten(safe(view.title), TITLE_TEXT)}"
 
 
 def overview_text(view: IncidentView, *, in_broadcast: bool = False) -> str:
@@ -80,9 +102,17 @@ def private_overview_text(view: IncidentView) -> str:
     return f":lock: A private incident ({label}) is in progress, led by {user(view.commander)}."
 
 
+def _section(text: str, where: str = "") -> dict[str, Any]:
+    return {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": limits.shorten(text, limits.SECTION_TEXT, where)},
+    }
+
+
 def overview_blocks(view: IncidentView, *, in_broadcast: bool) -> list[dict[str, Any]]:
+    """The overview: headline, facts (more than ten spill into further field sections), alerts, summary."""
     if in_broadcast and view.private:
-        return [{"type": "section", "text": {"type": "mrkdwn", "text": private_overview_text(view)}}]
+        return [_section(private_overview_text(view))]
     resolved = view.status is Status.RESOLVED
     icon = ":white_check_mark:" if resolved else ":rotating_light:"
     stage = "*Resolved*" if resolved else f"{_STAGE_EMOJI[view.stage]} *{view.stage.label}*"
@@ -94,28 +124,34 @@ def overview_blocks(view: IncidentView, *, in_broadcast: bool) -> list[dict[str,
     ]
     if view.call is not None:
         fields.append(f"*Call*\n{call_link(view.call)}")
-    fields += [f"*{safe(role.capitalize())}*\n{user(holder)}" for role, holder in sorted(view.roles.items())]
-    blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} *{headline(view)}*"}},
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
+    fields += [
+        f"*{limits.shorten(safe(role.capitalize()), 100)}*\n{user(holder)}"
+        for role, holder in sorted(view.roles.items())
+    ]
+    blocks: list[dict[str, Any]] = [_section(f"{icon} *{headline(view)}*")]
+    size = limits.SECTION_FIELDS
+    blocks += [
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields[i : i + size]]}
+        for i in range(0, len(fields), size)
     ]
     if view.alert is not None:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": alert_context(view.alert)}})
+        blocks.append(_section(alert_context(view.alert)))
     if resolved and view.summary:
-        blocks.append(
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"*Summary*\n{safe(view.summary)}"}}
-        )
+        where = "the *Resolved* update in this thread" if in_broadcast else "the *Resolved* update below"
+        blocks.append(_section(f"*Summary*\n{safe(view.summary)}", where))
     note = "Updates are threaded under this message." if in_broadcast else "Declared"
     by = f" by {user(view.declared_by)}" if view.declared_by and not in_broadcast else ""
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"{note}{by}"}]})
-    return blocks
+    return limits.fit_blocks(blocks)
 
 
 def _link(url: str, label: str) -> str:
-    """A link only for http(s) URLs; anything else is shown as text, never as a disguised link."""
-    if url.startswith(("https://", "http://")) and not any(c in url for c in "<>| "):
-        return f"<{url}|{label}>"
-    return safe(label)
+    """A link only for http(s) URLs; anything else is shown as text, never as a disguised link.
+
+    `label` is mrkdwn (escaped already); a mention in it is shown as text, as a link cannot hold one."""
+    if url.startswith(("https://", "http://")) and not any(c in url for c in "<>| ") and len(url) < 2000:
+        return f"<{url}|{label.replace('<', '&lt;').replace('>', '&gt;')}>"
+    return label
 
 
 def call_link(call: CallInfo) -> str:
@@ -123,25 +159,28 @@ def call_link(call: CallInfo) -> str:
 
 
 def ticket_link(ticket: TicketInfo) -> str:
-    return _link(ticket.url, ticket.key)
+    return _link(ticket.url, safe(ticket.key))
 
 
 def alert_context(group: AlertGroup) -> str:
     """The alerts behind an incident: names, summaries, labels and links back to the source."""
-    lines = [f"*Alerts* from {safe(group.source)}"]
+    lines = [f"*Alerts* from {limits.shorten(safe(group.source), 200)}"]
     if group.description:
-        lines.append(safe(group.description[:500]))
+        lines.append(limits.shorten(safe(group.description), 500))
     for a in group.alerts[:ALERTS_IN_OVERVIEW]:
         labels = " ".join(f"`{safe(k)}={safe(v)}`" for k, v in a.labels.items() if k != "alertname")
         summary = f" — {safe(a.summary)}" if a.summary else ""
         source = f" ({_link(a.url, 'source')})" if a.url else ""
-        lines.append(f"• *{safe(a.name)}*{summary}{source} {labels}".rstrip())
+        lines.append(limits.shorten(f"• *{safe(a.name)}*{summary}{source} {labels}".rstrip(), 500))
     hidden = len(group.alerts) - ALERTS_IN_OVERVIEW + group.truncated
     if hidden > 0:
         lines.append(f"… and {hidden} more")
-    if group.external_url:
-        lines.append(_link(group.external_url, f"Open in {group.source}"))
-    return "\n".join(lines)[:2900]
+    open_in = safe(f"Open in {group.source}")
+    source_link = [_link(group.external_url, open_in)] if group.external_url else []
+    # The source link goes last but is kept: alerts that do not fit are counted, never cut mid-entity.
+    return limits.fit_lines(
+        lines[:1], lines[1:], source_link, limit=limits.SECTION_TEXT, omitted=lambda n: f"… {n} more lines"
+    )
 
 
 def channel_purpose(view: IncidentView) -> str:
@@ -157,38 +196,88 @@ def channel_purpose(view: IncidentView) -> str:
     return purpose if len(purpose) <= PURPOSE_LIMIT else purpose[: PURPOSE_LIMIT - 1] + "…"
 
 
+def _pointer(view: IncidentView, *, in_broadcast: bool) -> str:
+    """Where the full text of a shortened update is: the incident channel, else its timeline."""
+    return f"<#{view.channel_id}>" if in_broadcast and view.channel_id else limits.TIMELINE
+
+
 def announcement_text(view: IncidentView, a: Announcement, *, in_broadcast: bool) -> str:
     """One status update, as posted in the incident channel or as a reply in a broadcast thread."""
     icon = _KIND_EMOJI[a.kind]
     prefix = f"*{incident_label(view.incident_id)}* " if in_broadcast else ""
     by = f" — {user(a.actor)}" if a.actor else ""
-    body = safe(a.text)
-    if a.kind == "stage" and a.stage is not None:
-        head = f"Stage → *{a.stage.label}*"
-        return f"{icon} {prefix}{head}{': ' + body if body else ''}{by}"
+    body = shown(a.text, a.quoted)
+    where = _pointer(view, in_broadcast=in_broadcast)
     if a.kind == "reaction":
-        source = f" (<{a.link}|source>)" if a.link else ""
+        source = f" ({_link(a.link, 'source')})" if a.link else ""
         quoted = "\n".join(f"> {line}" for line in body.splitlines()) or "> (no text)"
-        return f"{icon} {prefix}Update{by}{source}\n{quoted}"
-    if a.kind in ("call", "ticket") and a.link:
-        return f"{icon} {prefix}{_link(a.link, body)}{by}"
+        head = f"{icon} {prefix}Update{by}{source}\n"
+        where = limits.SOURCE_MESSAGE if a.link else where
+        return head + limits.shorten(quoted, limits.MESSAGE_TEXT - len(head), where)
+    if a.kind == "stage" and a.stage is not None:
+        return _fill(f"{icon} {prefix}Stage → *{a.stage.label}*", f": {body}" if body else "", by, where)
+    if a.kind in ("call", "ticket") and a.link:  # a link's label: short, and holding no link itself
+        label = safe(to_plain(a.text)) if a.quoted else body
+        return f"{icon} {prefix}{_link(a.link, limits.shorten(label, 500))}{by}"
     if a.kind == "resolved":
-        return f"{icon} {prefix}*Resolved*{': ' + body if body else ''}{by}"
-    return f"{icon} {prefix}{body}{by}"
+        return _fill(f"{icon} {prefix}*Resolved*", f": {body}" if body else "", by, where)
+    return _fill(f"{icon} {prefix}", body, by, where)
+
+
+def _fill(before: str, body: str, after: str, where: str, limit: int = limits.MESSAGE_TEXT) -> str:
+    """`before`, `body`, `after`: the body shortened so that the whole fits `limit` (40,000: a message)."""
+    room = limit - len(before) - len(after)
+    return before + limits.shorten(body, max(room, 0), where) + after
+
+
+EVENT_TEXT = 2_000  # one event in `/incident timeline`: the full text is in the timeline files
+
+
+def event_line(e: TimelineEvent) -> str:
+    by = f" ({user(e.actor)})" if e.actor else ""
+    where = limits.SOURCE_MESSAGE if e.quoted and e.link else limits.TIMELINE_FILE
+    text = limits.shorten(shown(e.text, e.quoted), EVENT_TEXT, where)
+    return f"• `{e.at:%Y-%m-%d %H:%M:%S}Z` *{e.kind}*{by}: {text}"
 
 
 def timeline_text(events: list[TimelineEvent], incident_id: int) -> str:
-    lines = [f"*Timeline of {incident_label(incident_id)}*"]
-    for e in events:
-        by = f" ({user(e.actor)})" if e.actor else ""
-        lines.append(f"• `{e.at:%Y-%m-%d %H:%M:%S}Z` *{e.kind}*{by}: {safe(e.text)}")
-    return "\n".join(lines)
+    """The newest events that fit in one message; older ones are counted, and are in the timeline files."""
+    head = [f"*Timeline of {incident_label(incident_id)}*"]
+    return limits.fit_lines(
+        head,
+        [event_line(e) for e in events],
+        omitted=lambda n: (
+            f"… {n} earlier event{'s' if n != 1 else ''} not shown (all are in {limits.TIMELINE_FILE})"
+        ),
+        newest_last=True,
+    )
+
+
+FOLLOWUP_TEXT = 2_000  # one follow-up in a list: the full text is in the timeline files
+
+
+def followup_text(f: Followup) -> str:
+    """A follow-up's text as one list item shows it."""
+    where = limits.SOURCE_MESSAGE if f.quoted and f.link else limits.TIMELINE_FILE
+    return limits.shorten(shown(f.text, f.quoted), FOLLOWUP_TEXT, where)
+
+
+def resolve_reply(incident_id: int, ever_mitigated: bool, followups: list[Followup]) -> str:
+    """What `/incident resolve` answers: resolved, a warning if never Mitigated, the open follow-ups."""
+    warning = "" if ever_mitigated else " :warning: It was never marked Mitigated."
+    head = [f"{incident_label(incident_id)} resolved.{warning}"]
+    open_followups = [f for f in followups if f.ticket is None]
+    if open_followups:
+        head.append("Open follow-ups (in the timeline for the review):")
+    listed = [f"• #{f.followup_id} {followup_text(f)}" for f in open_followups]
+    return limits.fit_lines(head, listed, omitted=lambda n: f"… and {n} more, in {limits.TIMELINE_FILE}")
 
 
 def reminder_text(r: ReminderInput) -> str:
     """The DM a reminder sends: its text and where it was set."""
     where = f" in <#{r.channel_id}>" if r.channel_id else ""
-    return f":alarm_clock: Reminder from *{incident_label(r.incident_id)}*{where}: {safe(r.text)}"
+    head = f":alarm_clock: Reminder from *{incident_label(r.incident_id)}*{where}: "
+    return _fill(head, safe(r.text), "", limits.TIMELINE)
 
 
 NUDGE_ACTION = "warroom_nudge_update"  # the nudge's button: opens the status update form
@@ -197,7 +286,9 @@ NUDGE_ACTION = "warroom_nudge_update"  # the nudge's button: opens the status up
 def role_text(view: IncidentView, role: str, description: str) -> str:
     where = f" in <#{view.channel_id}>" if view.channel_id else ""
     about = f"\n> {safe(description)}" if description else ""
-    return f":bust_in_silhouette: You are now the *{safe(role)}* of *{headline(view)}*{where}.{about}"
+    name = limits.shorten(safe(role), 200)
+    head = f":bust_in_silhouette: You are now the *{name}* of *{headline(view)}*{where}."
+    return _fill(head, about, "", "warroom.toml `[roles]`")
 
 
 def nudge_message(view: IncidentView) -> tuple[str, list[dict[str, Any]]]:
@@ -214,8 +305,5 @@ def nudge_message(view: IncidentView) -> tuple[str, list[dict[str, Any]]]:
         "value": str(view.incident_id),
         "style": "primary",
     }
-    blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-        {"type": "actions", "elements": [button]},
-    ]
-    return text, blocks
+    blocks: list[dict[str, Any]] = [_section(text), {"type": "actions", "elements": [button]}]
+    return limits.fit_text(text), limits.fit_blocks(blocks)

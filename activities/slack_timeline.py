@@ -17,6 +17,7 @@ import aiohttp
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import slack_limits as limits
 from activities import timeline_render as render
 from activities.slack_base import MAX_LOOKUP_PAGES, SlackBase
 from activities.slack_errors import SlackCallError, _retry_after
@@ -46,7 +47,8 @@ class SlackTimelineActivities(SlackBase):
             json_name: render.timeline_json(result, view).encode(),
         }
         try:
-            ts = await self._post_once(channel, req.key, render.summary_text(result, view))
+            summary = limits.fit_text(render.summary_text(result, view))
+            ts = await self._post_once(channel, req.key, summary)
             shared = await self._shared_names(channel, ts) if activity.info().attempt > 1 else set()
             missing = {name: data for name, data in files.items() if name not in shared}
             if missing:

@@ -23,6 +23,10 @@ Slack user IDs; absent values are `null`, never missing keys:
       "tickets": [{"key": "OPS-42", "url": "https://…", "summary": "..."}]
     }
 
+Text quoted from Slack messages (a reaction's message, a debrief reply, a follow-up made by reaction) is
+converted from Slack's mrkdwn: plain text in JSON (`&amp;` -> `&`, `<url|label>` -> `label (url)`,
+`<@U1>` -> `@U1`), text and links in Markdown (`[label](url)`). Everything else is the text as typed.
+
 Events keep the order the incident recorded them in. `durations_seconds` is `domain.timeline.durations`:
 from declare to the first Identified (or anything later), the first Mitigated, and the resolve.
 """
@@ -34,6 +38,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from activities import slack_mrkdwn
 from activities.slack_render import headline
 from domain.models import Followup, IncidentResult, IncidentView, TicketInfo, TimelineEvent
 from domain.timeline import Durations, durations
@@ -87,14 +92,20 @@ def _ticket(t: TicketInfo) -> dict[str, Any]:
     return {"key": t.key, "url": t.url, "summary": t.summary}
 
 
+def plain(text: str, quoted: bool) -> str:
+    """Text as typed: Slack's mrkdwn (`quoted`) converted to plain text, anything else unchanged."""
+    return slack_mrkdwn.to_plain(text) if quoted else text
+
+
 def _event(e: TimelineEvent) -> dict[str, Any]:
-    return {"at": iso(e.at), "kind": e.kind, "actor": e.actor, "text": e.text, "link": e.link}
+    text = plain(e.text, e.quoted)
+    return {"at": iso(e.at), "kind": e.kind, "actor": e.actor, "text": text, "link": e.link}
 
 
 def _followup(f: Followup) -> dict[str, Any]:
     return {
         "id": f.followup_id,
-        "text": f.text,
+        "text": plain(f.text, f.quoted),
         "author": f.author,
         "at": iso(f.at),
         "link": f.link,
@@ -165,6 +176,22 @@ def md_link(url: str | None, label: str) -> str:
     return md(url)
 
 
+def md_text(text: str, quoted: bool) -> str:
+    """Text in Markdown: Slack's mrkdwn (`quoted`) with its links as Markdown links, anything else literal."""
+    if not quoted:
+        return md(text)
+    return "".join(
+        md(p.text) if p.url is None else _md_quoted_link(p.url, p.text) for p in slack_mrkdwn.parts(text)
+    )
+
+
+def _md_quoted_link(url: str, label: str) -> str:
+    linked = md_link(url, label)
+    if linked.startswith("["):
+        return linked
+    return md(label) if label == url else f"{md(label)} ({linked})"
+
+
 def _who(user_id: str | None) -> str:
     return f"`{user_id}`" if user_id else "—"
 
@@ -186,7 +213,8 @@ def _events_md(events: list[TimelineEvent]) -> list[str]:
     lines = ["| Time (UTC) | Actor | Kind | Text | Source |", "|---|---|---|---|---|"]
     for e in events:
         source = md_link(e.link, _LINK_LABELS.get(e.kind, "link"))
-        lines.append(f"| {iso(e.at)} | {_who(e.actor)} | {md(e.kind)} | {md(e.text)} | {source} |")
+        text = md_text(e.text, e.quoted)
+        lines.append(f"| {iso(e.at)} | {_who(e.actor)} | {md(e.kind)} | {text} | {source} |")
     return lines
 
 
@@ -194,7 +222,7 @@ def _followup_md(f: Followup) -> str:
     state = f"ticketed as {_ticket_md(f.ticket)}" if f.ticket is not None else "open"
     by = f" by {_who(f.author)}" if f.author else ""
     link = f" ({md_link(f.link, 'message')})" if f.link else ""
-    return f"- #{f.followup_id} **{state}**: {md(f.text)}{by} at {iso(f.at)}{link}"
+    return f"- #{f.followup_id} **{state}**: {md_text(f.text, f.quoted)}{by} at {iso(f.at)}{link}"
 
 
 def timeline_markdown(result: IncidentResult, view: IncidentView) -> str:

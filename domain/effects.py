@@ -116,6 +116,7 @@ class TicketRequest(Model):
     summary: str
     requested_by: str | None = None  # Slack user ID
     key: str  # idempotency key, unique per requested ticket: a retry finds the issue it made
+    quoted: bool = False  # `summary` is Slack mrkdwn (a follow-up quoted from a message)
 
 
 # --- Direct messages (activities/slack_dm) ----------------------------------------------------------------

@@ -213,6 +213,7 @@ class PendingTicket(Model):
     summary: str
     actor: str | None = None
     followup_id: int | None = None  # the follow-up this issue is for
+    quoted: bool = False  # the summary is Slack mrkdwn (a follow-up quoted from a message)
 
 
 FollowupState = Literal["open", "ticketed"]
@@ -225,6 +226,7 @@ class Followup(Model):
     at: datetime
     link: str | None = None
     ticket: TicketInfo | None = None
+    quoted: bool = False  # text is Slack mrkdwn quoted from a message; shown unchanged
 
     @property
     def state(self) -> FollowupState:
@@ -274,6 +276,7 @@ class TimelineEvent(Model):
     text: str
     actor: str | None = None
     link: str | None = None
+    quoted: bool = False  # text is Slack mrkdwn quoted from a message; shown unchanged
 
 
 class BroadcastThread(Model):
@@ -305,6 +308,7 @@ class Announcement(Model):
     channel_only: bool = False  # e.g. alerts firing again: for responders, not for stakeholders
     # A broadcast reaction holding its place in the queue: its message is read when its turn comes.
     reaction: ReactionAdded | None = None
+    quoted: bool = False  # text is Slack mrkdwn quoted from a message; shown unchanged
 
 
 class PendingReaction(Model):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from activities import slack_limits as limits
 from activities import slack_render as render
 from domain import commands as cmd
 from domain.models import (
@@ -33,6 +34,8 @@ from domain.vocab import Status, incident_label
 from starter.incidents import Incidents
 
 TIMELINE_LIMIT = 40  # events shown by /incident timeline; the full record is the workflow's result
+REMINDER_TEXT = 3_000  # one reminder in the list (its full text is in its DM)
+STATUS_TICKETS = 50  # Jira issues listed by /incident status
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,12 @@ class Dispatcher:
         self.integrations = integrations or Integrations()
 
     async def run(self, command: cmd.Command, who: Invocation) -> Reply:
+        """The answer to one command; its text always fits a Slack ack or ephemeral (40,000 characters)."""
+        reply = await self._run(command, who)
+        fitted = limits.fit_text(reply.text)
+        return reply if fitted == reply.text else replace(reply, text=fitted)
+
+    async def _run(self, command: cmd.Command, who: Invocation) -> Reply:
         if isinstance(command, cmd.Help):
             topic, slash = command.topic, who.slash_command
             return Reply(render.safe(cmd.usage_for(topic, slash) if topic else cmd.help_text(slash)))
@@ -222,15 +231,20 @@ def wrap_up_offer(state: IncidentState) -> str:
     if not open_followups or state.status is Status.RESOLVED:
         return ""
     slash = state.slash_command
-    lines = [f"*{incident_label(state.incident_id)}* has {len(open_followups)} open follow-up(s):"]
-    lines += [f"• #{f.followup_id} {render.safe(f.text)}" for f in open_followups]
-    lines.append(f"Make one a Jira issue with `{slash} followup jira &lt;n&gt;`.")
+    head = [f"*{incident_label(state.incident_id)}* has {len(open_followups)} open follow-up(s):"]
+    items = [f"• #{f.followup_id} {render.followup_text(f)}" for f in open_followups]
+    tail = [f"Make one a Jira issue with `{slash} followup jira &lt;n&gt;`."]
     if not state.debrief_requested:
-        lines.append(
+        tail.append(
             f"Hold a hot debrief first with `{slash} debrief`: a call and a things-to-revisit thread."
         )
-    lines.append(f"Resolve anyway with `{slash} resolve --now [summary]`; follow-ups stay in the timeline.")
-    return "\n".join(lines)
+    tail.append(f"Resolve anyway with `{slash} resolve --now [summary]`; follow-ups stay in the timeline.")
+    return limits.fit_lines(head, items, tail, omitted=_more(f"`{slash} followups`"))
+
+
+def _more(where: str) -> Callable[[int], str]:
+    """The line that counts list items left out of a reply, and where they all are."""
+    return lambda n: f"… and {n} more: {where} lists them all"
 
 
 def followups_text(state: IncidentState) -> str:
@@ -239,23 +253,28 @@ def followups_text(state: IncidentState) -> str:
         return f"No follow-ups yet. Record one with `{slash} followup <text>`.".replace(
             "<text>", "&lt;text&gt;"
         )
-    lines = [f"*Follow-ups of {incident_label(state.incident_id)}*"]
+    head = [f"*Follow-ups of {incident_label(state.incident_id)}*"]
+    items = []
     for f in state.followups:
         by = f" ({render.user(f.author)})" if f.author else ""
         where = render.ticket_link(f.ticket) if f.ticket else "open"
-        lines.append(f"• #{f.followup_id} {render.safe(f.text)}{by}: {where}")
+        items.append(f"• #{f.followup_id} {render.followup_text(f)}{by}: {where}")
+    tail = []
     if any(f.ticket is None for f in state.followups):
-        lines.append(f"Make one a Jira issue with `{slash} followup jira &lt;n&gt;`.")
-    return "\n".join(lines)
+        tail.append(f"Make one a Jira issue with `{slash} followup jira &lt;n&gt;`.")
+    return limits.fit_lines(head, items, tail, omitted=_more(limits.TIMELINE_FILE))
 
 
 def reminders_text(reminders: list[ReminderRecord], slash_command: str) -> str:
     if not reminders:
-        return f"You have no pending reminders here. Set one with `{slash_command} remind in 2h <text>`."
-    lines = ["Your pending reminders:"]
-    lines += [f"• `{r.reminder_id}` {r.local}: {render.safe(r.text)}" for r in reminders]
-    lines.append(f"Cancel one with `{slash_command} remind cancel <id>`.".replace("<id>", "&lt;id&gt;"))
-    return "\n".join(lines)
+        set_one = f"`{slash_command} remind in 2h &lt;text&gt;`"
+        return f"You have no pending reminders here. Set one with {set_one}."
+    items = [
+        f"• `{r.reminder_id}` {r.local}: {limits.shorten(render.safe(r.text), REMINDER_TEXT, 'its DM')}"
+        for r in reminders
+    ]
+    tail = [f"Cancel one with `{slash_command} remind cancel <id>`.".replace("<id>", "&lt;id&gt;")]
+    return limits.fit_lines(["Your pending reminders:"], items, tail, omitted=lambda n: f"… and {n} more")
 
 
 def status_text(state: IncidentState, now: datetime | None = None) -> str:
@@ -266,13 +285,18 @@ def status_text(state: IncidentState, now: datetime | None = None) -> str:
         f"*{render.headline(state.view())}*",
         f"Severity: *{state.severity.label}*  Stage: *{'Resolved' if resolved else state.stage.label}*",
         f"Commander: {render.user(state.commander)}",
-        *(f"{role.capitalize()}: {render.user(holder)}" for role, holder in sorted(state.roles.items())),
+        *(
+            f"{render.safe(role.capitalize())}: {render.user(holder)}"
+            for role, holder in sorted(state.roles.items())
+        ),
         f"Call: {render.call_link(state.call) if state.call else 'none'}",
         f"Broadcast to: {', '.join(f'<#{c}>' for c in state.broadcast_channel_ids) or 'none'}",
         f"{'Lasted' if resolved else 'Open for'}: {age}  Updates: {state.updates_posted}",
     ]
     if state.tickets:
-        lines.append("Jira: " + ", ".join(render.ticket_link(t) for t in state.tickets))
+        shown = [render.ticket_link(t) for t in state.tickets[:STATUS_TICKETS]]
+        more = len(state.tickets) - len(shown)
+        lines.append("Jira: " + ", ".join(shown) + (f" and {more} more" if more > 0 else ""))
     if resolved and not state.ever_mitigated:
         lines.append(":warning: It was never marked Mitigated.")
     return "\n".join(lines)

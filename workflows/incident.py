@@ -16,6 +16,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities import slack_render as render
     from activities.calls import CallActivities
     from activities.jira import JiraActivities
     from activities.slack import SlackActivities
@@ -331,9 +332,11 @@ class IncidentWorkflow:
         text = (
             info.text if info.author in (None, r.user_id) else f"{info.text}\n(message by <@{info.author}>)"
         )
-        self._record("reaction", f":{r.reaction}: {info.text}", r.user_id, link=info.permalink)
+        self._record("reaction", f":{r.reaction}: {info.text}", r.user_id, link=info.permalink, quoted=True)
         self._s.last_update_at = workflow.now()
-        return Announcement(key=key, kind="reaction", text=text, actor=r.user_id, link=info.permalink)
+        return Announcement(
+            key=key, kind="reaction", text=text, actor=r.user_id, link=info.permalink, quoted=True
+        )
 
     async def _publish_overviews(self) -> None:
         s = self._s
@@ -470,7 +473,11 @@ class IncidentWorkflow:
     async def _create_ticket(self, order: PendingTicket) -> None:
         s = self._s
         request = TicketRequest(
-            incident=s.view(), summary=order.summary, requested_by=order.actor, key=order.key
+            incident=s.view(),
+            summary=order.summary,
+            requested_by=order.actor,
+            key=order.key,
+            quoted=order.quoted,
         )
         ticket: TicketInfo | None = await self._activity(
             JiraActivities.create_ticket,
@@ -543,15 +550,20 @@ class IncidentWorkflow:
         )
         if info is None or not info.found or not info.text.strip():
             return
-        self._add_followup(FollowupAdd(text=info.text, actor=r.user_id, link=info.permalink))
+        self._add_followup(FollowupAdd(text=info.text, actor=r.user_id, link=info.permalink), quoted=True)
 
-    def _add_followup(self, f: FollowupAdd) -> Followup:
+    def _add_followup(self, f: FollowupAdd, quoted: bool = False) -> Followup:
         s = self._s
         followup = Followup(
-            followup_id=len(s.followups) + 1, text=f.text, author=f.actor, at=workflow.now(), link=f.link
+            followup_id=len(s.followups) + 1,
+            text=f.text,
+            author=f.actor,
+            at=workflow.now(),
+            link=f.link,
+            quoted=quoted,
         )
         s.followups.append(followup)
-        self._record("followup", f"#{followup.followup_id}: {f.text}", f.actor, link=f.link)
+        self._record("followup", f"#{followup.followup_id}: {f.text}", f.actor, link=f.link, quoted=quoted)
         return followup
 
     async def _open_debrief_thread(self) -> None:
@@ -580,9 +592,11 @@ class IncidentWorkflow:
         self._s.next_seq += 1
         return f"inc{self._s.incident_id}:{seq}:{what}" if what else f"inc{self._s.incident_id}:{seq}"
 
-    def _record(self, kind: str, text: str, actor: str | None, link: str | None = None) -> None:
+    def _record(
+        self, kind: str, text: str, actor: str | None, link: str | None = None, quoted: bool = False
+    ) -> None:
         self._s.timeline.append(
-            TimelineEvent(at=workflow.now(), kind=kind, text=text, actor=actor, link=link)
+            TimelineEvent(at=workflow.now(), kind=kind, text=text, actor=actor, link=link, quoted=quoted)
         )
         observe.log_event(self._s, kind, text)
         observe.show_incident(self._s)
@@ -851,6 +865,7 @@ class IncidentWorkflow:
                 summary=followup.text[:255],
                 actor=t.actor,
                 followup_id=followup.followup_id,
+                quoted=followup.quoted,
             )
         )
         return CommandReply(text=f"Creating a Jira issue for follow-up #{followup.followup_id}.")
@@ -895,7 +910,7 @@ class IncidentWorkflow:
         if not s.debrief_ts or note.thread_ts != s.debrief_ts or key in s.reacted_messages:
             return
         s.reacted_messages.append(key)
-        self._record("debrief", note.text, note.user_id)
+        self._record("debrief", note.text, note.user_id, quoted=True)
 
     @workflow.update
     def resolve(self, resolution: Resolution) -> CommandReply:
@@ -908,11 +923,7 @@ class IncidentWorkflow:
         self._queue("resolved", resolution.summary, resolution.actor)
         self._changed()
         observe.count_resolved(s.severity)
-        warning = "" if s.ever_mitigated else " :warning: It was never marked Mitigated."
-        open_followups = [f for f in s.followups if f.ticket is None]
-        listed = "".join(f"\n• #{f.followup_id} {f.text}" for f in open_followups)
-        followups = f"\nOpen follow-ups (in the timeline for the review):{listed}" if open_followups else ""
-        return CommandReply(text=f"{incident_label(s.incident_id)} resolved.{warning}{followups}")
+        return CommandReply(text=render.resolve_reply(s.incident_id, s.ever_mitigated, s.followups))
 
     @resolve.validator
     def _validate_resolve(self, resolution: Resolution) -> None:
