@@ -23,6 +23,7 @@ from temporalio.worker import Worker
 from activities.calls import providers_from
 from activities.jira import JiraActivities
 from activities.slack import SlackActivities
+from activities.slack_base import CALL_TIMEOUT
 from activities.slack_dm import SlackDmActivities
 from activities.slack_timeline import SlackTimelineActivities
 from activities.telemetry import IntegrationFailures
@@ -81,9 +82,22 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
 
 
 def slack_client(settings: Settings, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
-    """With `session`, every Slack call reuses its connections (without, each call opens a new one)."""
+    """The Web API client every warroom process uses. With `session`, every Slack call reuses its
+    connections (without, each call opens a new one).
+
+    No SDK retry handlers, on purpose: slack-sdk's default re-sends a request whose connection dropped, which
+    posts a message twice when Slack stored it before the answer was lost. warroom handles both cases itself
+    (activities.slack_base): a rate limit is waited out or becomes Temporal's next retry delay, and a call
+    that got no answer is repeated only when repeating is harmless, or after looking for the post it made.
+    """
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    return AsyncWebClient(token=token, base_url=settings.slack_api_url, timeout=15, session=session)
+    return AsyncWebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        timeout=int(CALL_TIMEOUT),
+        session=session,
+        retry_handlers=[],
+    )
 
 
 def activities_for(

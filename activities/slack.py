@@ -130,7 +130,7 @@ class SlackActivities(SlackBase):
                 key = f"{req.key_prefix}:overview:{target.channel_id}"
                 post = self._join_and_post(target.channel_id, key, text, blocks, join=in_broadcast)
             else:
-                post = self._edit(target.channel_id, target.ts, text, blocks)
+                post = self._update_message(target.channel_id, target.ts, text, blocks)
             work.append(self._deliver(target.channel_id, post))
         results = await _all_channels(work)
         activity.logger.info(
@@ -150,10 +150,6 @@ class SlackActivities(SlackBase):
                 if err.error != "method_not_supported_for_channel_type":  # private: must be invited
                     raise
         return await self._post_once(channel, key, text, blocks)
-
-    async def _edit(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> str:
-        await self._call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
-        return ts
 
     @activity.defn
     async def announce(self, req: AnnounceRequest) -> list[Delivery]:

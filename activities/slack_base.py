@@ -1,12 +1,18 @@
 """What every Slack activity class shares: error mapping, the bot's own user ID, and posting exactly once.
 
 Every post carries its idempotency key in Slack message metadata; a retried attempt looks for that key before
-posting again, so no message is ever posted twice by a retry.
+posting again, so no message is ever posted twice by a retry. The Web API client must not re-send on its own
+(worker.slack_client builds it with no SDK retry handlers): a call that got no answer surfaces here, where a
+post is looked up before it is sent again.
+
+Each call heartbeats, and no call starts that could outlive the activity attempt's start-to-close timeout:
+Temporal starts a retry when that timeout passes, and the retry must never overlap a post still in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -15,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import slack_limits as limits
 from activities.slack_errors import SlackCallError
 from activities.telemetry import count_failure
 
@@ -37,6 +44,8 @@ REPEATABLE = frozenset(
         "bookmarks.list",
     }
 )
+CALL_TIMEOUT = 10.0  # seconds one Web API call may take
+ATTEMPT_MARGIN = 2.0  # seconds kept free before the attempt's start-to-close timeout
 METADATA_TYPE = "warroom_post"
 RETRY_LOOKBACK_SECONDS = 120  # clock skew allowance between worker and Slack
 MAX_LOOKUP_PAGES = 20
@@ -63,21 +72,28 @@ class SlackBase:
                 return await self._call_once(method, **kwargs)
             except SlackCallError as err:
                 delay = _inline_delay(method, err, attempt)
-                if delay is None:
+                if delay is None or delay >= call_budget():
                     raise
                 self._count(err)
+            _heartbeat()
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
     async def _call_once(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        budget = call_budget()
+        if budget <= 0:
+            raise ApplicationError(
+                f"no time left in this attempt for Slack {method}; Temporal retries it",
+                type="SlackAttemptOutOfTime",
+            )
+        _heartbeat()
         try:
-            response = await getattr(self._client, method.replace(".", "_"))(**kwargs)
+            async with asyncio.timeout(budget):
+                response = await getattr(self._client, method.replace(".", "_"))(**kwargs)
         except SlackApiError as exc:
             raise SlackCallError.from_sdk(method, exc) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ApplicationError(
-                f"Slack unreachable during {method}: {type(exc).__name__}", type="SlackUnavailable"
-            ) from None
+            raise SlackCallError.unanswered(method, exc) from None
         return dict(response.data) if isinstance(response.data, dict) else {}
 
     def _count(self, err: SlackCallError) -> None:
@@ -119,6 +135,50 @@ class SlackBase:
             args["blocks"] = blocks
         if thread_ts:
             args["thread_ts"] = thread_ts
+        try:
+            return await self._post_looked_up(channel, key, thread_ts, args)
+        except SlackCallError as err:
+            plain = self._plain_fallback(err, args)
+            if plain is None:
+                raise
+            return await self._post_looked_up(channel, key, thread_ts, plain)
+
+    async def _update_message(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> str:
+        """Edits a message in place; refused content falls back to plain text, as a post does."""
+        args: dict[str, Any] = {"channel": channel, "ts": ts, "text": text, "blocks": blocks}
+        try:
+            await self._call("chat.update", **args)
+        except SlackCallError as err:
+            plain = self._plain_fallback(err, args)
+            if plain is None:
+                raise
+            await self._call("chat.update", **{**plain, "blocks": []})
+        return ts
+
+    def _plain_fallback(self, err: SlackCallError, args: dict[str, Any]) -> dict[str, Any] | None:
+        """The message again as shortened plain text, after Slack refused its content (`invalid_blocks`,
+        `msg_too_long`); None when that would send the same thing again. warroom renders within Slack's
+        limits, so this is a safety net: it is logged and counted, never silently relied on."""
+        if not err.refused_content:
+            return None
+        text = str(args.get("text") or "")
+        shortened = limits.fit_text(text)
+        if not args.get("blocks") and shortened == text:
+            return None
+        activity.logger.warning(
+            "Slack refused a message (%s); sending it as plain text",
+            err.error,
+            extra={"slack_error": err.error},
+        )
+        count_failure(self.provider, "SlackRefusedContent")
+        plain = {k: v for k, v in args.items() if k != "blocks"}
+        plain["text"] = shortened or "(message shortened: see the incident channel)"
+        return plain
+
+    async def _post_looked_up(
+        self, channel: str, key: str, thread_ts: str | None, args: dict[str, Any]
+    ) -> str:
+        """chat.postMessage; after a 5xx or no answer, looks for the post before sending it again."""
         for attempt in range(1, INLINE_ATTEMPTS + 1):
             try:
                 return str((await self._call("chat.postMessage", **args))["ts"])
@@ -150,6 +210,24 @@ class SlackBase:
             if not cursor:
                 break
         return None
+
+
+def call_budget() -> float:
+    """Seconds the next Slack call may take: CALL_TIMEOUT, or less near the end of the activity attempt."""
+    if not activity.in_activity():
+        return CALL_TIMEOUT
+    info = activity.info()
+    if info.start_to_close_timeout is None:
+        return CALL_TIMEOUT
+    ends = info.started_time + info.start_to_close_timeout
+    return min(CALL_TIMEOUT, (ends - datetime.now(UTC)).total_seconds() - ATTEMPT_MARGIN)
+
+
+def _heartbeat() -> None:
+    """Tells Temporal this attempt is alive (a dead worker's attempt is retried after the heartbeat timeout,
+    not the whole start-to-close timeout), and lets a cancelled or timed-out attempt learn of it."""
+    if activity.in_activity():
+        activity.heartbeat()
 
 
 def _inline_delay(method: str, err: SlackCallError, attempt: int) -> float | None:

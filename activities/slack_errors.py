@@ -26,8 +26,14 @@ PERMANENT = frozenset(
         "invalid_json",
         "method_deprecated",
         "unknown_method",
+        # What warroom sent is malformed: sending it again fails again (senders fall back to plain text).
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "invalid_metadata_format",
     }
 )
+# The message is too big for Slack: it fails the same way everywhere (senders shorten it and try once more).
+REFUSED_CONTENT = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long"})
 # Errors that concern one channel or message: the others still get their copy.
 PER_CHANNEL = frozenset(
     {
@@ -46,6 +52,8 @@ PER_CHANNEL = frozenset(
 )
 
 TRANSIENT = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
+# No answer at all (connection dropped or timed out): Slack may or may not have done the work.
+CONNECTION_LOST = "connection_lost"
 
 ADVICE = {
     "invalid_auth": "check SLACK_BOT_TOKEN",
@@ -88,10 +96,21 @@ class SlackCallError(Exception):
     def rate_limited(self) -> bool:
         return self.status == 429 or self.error == "ratelimited"
 
+    @classmethod
+    def unanswered(cls, method: str, exc: BaseException) -> SlackCallError:
+        """The call got no answer (dropped connection, timeout): whether Slack acted is unknown."""
+        error = "request_timeout" if isinstance(exc, TimeoutError) else CONNECTION_LOST
+        return cls(method, error, 0, None)
+
     @property
     def transient(self) -> bool:
-        """A server-side failure that may pass: a 5xx, or Slack's own internal/fatal/timeout errors."""
-        return self.status >= 500 or self.error in TRANSIENT
+        """A failure that may pass: a 5xx, Slack's own internal/fatal/timeout errors, or no answer at all."""
+        return self.status >= 500 or self.error in TRANSIENT or self.error == CONNECTION_LOST
+
+    @property
+    def refused_content(self) -> bool:
+        """Slack refused the message itself (malformed blocks, too long): repeating it cannot help."""
+        return self.error in REFUSED_CONTENT
 
     def to_application_error(self) -> ApplicationError:
         advice = ADVICE.get(self.error)
@@ -99,6 +118,10 @@ class SlackCallError(Exception):
         if self.status == 429 or self.error == "ratelimited":
             delay = timedelta(seconds=self.retry_after if self.retry_after is not None else 1.0)
             return ApplicationError(message, type="SlackRateLimited", next_retry_delay=delay)
+        if self.status == 0:  # never answered: retried by Temporal; the retry looks for what happened
+            return ApplicationError(
+                f"Slack unreachable during {self.method}: {self.error}", type="SlackUnavailable"
+            )
         permanent = self.error in PERMANENT or self.error in PER_CHANNEL
         return ApplicationError(
             message, type="SlackPermanentError" if permanent else "SlackError", non_retryable=permanent

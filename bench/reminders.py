@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
-from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -73,8 +72,7 @@ async def measure(count: int, file_backed: bool = False) -> dict[str, Any]:
         }
         settings = Settings(**values)
         incidents = Incidents.from_settings(env.client, settings)
-        slack = AsyncWebClient(token=TOKEN, base_url=sandbox.api_url)
-        async with worker_process.build_worker(env.client, settings, slack):
+        async with worker_process.build_worker(env.client, settings):
             incident_id = await incidents.declare("Reminder lateness", Severity.SEV4, declared_by=USER)
             ids = []
             for i in range(count):

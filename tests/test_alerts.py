@@ -13,9 +13,9 @@ from typing import Any
 import aiohttp
 import pytest
 from pydantic import SecretStr
-from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.testing import WorkflowEnvironment
 
+import worker as worker_process
 from domain.alerts import DEFAULT_SEVERITY_MAP, AlertmanagerPayload, from_alertmanager
 from domain.models import Resolution
 from domain.naming import incident_workflow_id
@@ -23,7 +23,7 @@ from domain.vocab import Severity, Stage, Status
 from sandbox import SandboxServer
 from starter.incidents import Incidents
 from starter.serve import start_web
-from tests.conftest import TOKEN, Stack, eventually, make_settings, running_stack, start_temporal
+from tests.conftest import Stack, eventually, make_settings, running_stack, start_temporal
 from tests.test_incident_workflow import top_level, wait_quiet
 
 ALERT_TOKEN = "alert-token-for-tests"
@@ -273,7 +273,7 @@ async def test_bad_requests_get_a_4xx_naming_the_problem_and_start_nothing(
 async def test_temporal_down_answers_503_so_the_sender_retries(sandbox: SandboxServer) -> None:
     env = await start_temporal()
     settings = make_settings(sandbox, [])
-    slack = AsyncWebClient(token=TOKEN, base_url=sandbox.api_url)
+    slack = worker_process.slack_client(settings)
     web = await start_web(settings, env.client, slack, host="127.0.0.1", port=0)  # the ingress alone
     try:
         await env.shutdown()

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import pytest
-from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.testing import WorkflowEnvironment
 
 import worker as worker_process
@@ -47,9 +46,7 @@ def nudges_to(sandbox: SandboxServer, user_id: str) -> list[dict[str, object]]:
 
 
 def a_worker(env: WorkflowEnvironment, settings: Settings, sandbox: SandboxServer) -> object:
-    return worker_process.build_worker(
-        env.client, settings, AsyncWebClient(token=TOKEN, base_url=sandbox.api_url)
-    )
+    return worker_process.build_worker(env.client, settings)
 
 
 async def quiet_for(check: Callable[[], Awaitable[bool]], seconds: float = 1.0) -> None:

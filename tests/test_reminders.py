@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
-from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
@@ -167,8 +166,7 @@ async def bare_stack() -> AsyncIterator[tuple[WorkflowEnvironment, SandboxServer
 
 
 def a_worker(client: Client, settings: Settings, sandbox: SandboxServer) -> object:
-    slack = AsyncWebClient(token=TOKEN, base_url=sandbox.api_url)
-    return worker_process.build_worker(client, settings, slack)
+    return worker_process.build_worker(client, settings)
 
 
 async def test_a_reminder_due_while_no_worker_runs_is_delivered_once_after_restart() -> None:

@@ -279,7 +279,14 @@ def request(channel_id: str | None) -> TimelineExportRequest:
 async def publish(acts: SlackTimelineActivities, req: TimelineExportRequest, attempt: int = 1) -> str:
     env = ActivityEnvironment()
     scheduled = datetime.now(UTC) - timedelta(seconds=5)
-    env.info = dataclasses.replace(env.info, attempt=attempt, scheduled_time=scheduled)
+    # An attempt as the workflow schedules it (the test environment's default started in 1970 and has 1 s).
+    env.info = dataclasses.replace(
+        env.info,
+        attempt=attempt,
+        scheduled_time=scheduled,
+        started_time=datetime.now(UTC),
+        start_to_close_timeout=timedelta(seconds=30),
+    )
     ts: str = await env.run(acts.publish_timeline, req)
     return ts
 

@@ -93,6 +93,9 @@ SLACK_RETRY = RetryPolicy(
     maximum_attempts=10,
 )
 SLACK_TIMEOUT = timedelta(seconds=30)
+# Slack activities heartbeat before every call (activities.slack_base): a worker that dies mid-attempt is
+# noticed after this, not after the whole start-to-close timeout.
+SLACK_HEARTBEAT = timedelta(seconds=15)
 # Zoom, Meet, Jira: minutes of retries with backoff (Retry-After honoured), then one note in the channel.
 VENDOR_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
@@ -397,6 +400,7 @@ class IncidentWorkflow:
                 fn,
                 arg,
                 start_to_close_timeout=VENDOR_TIMEOUT if vendor else SLACK_TIMEOUT,
+                heartbeat_timeout=None if vendor else SLACK_HEARTBEAT,
                 retry_policy=VENDOR_RETRY if vendor else SLACK_RETRY,
             )
         except ActivityError as err:

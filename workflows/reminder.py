@@ -31,6 +31,7 @@ DM_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=5)
 )
 DM_TIMEOUT = timedelta(seconds=30)
+DM_HEARTBEAT = timedelta(seconds=15)  # the DM activity heartbeats before every Slack call
 DM_DEADLINE = timedelta(days=1)
 
 
@@ -64,6 +65,7 @@ class ReminderWorkflow:
                 SlackDmActivities.deliver_reminder,
                 inp,
                 start_to_close_timeout=DM_TIMEOUT,
+                heartbeat_timeout=DM_HEARTBEAT,
                 schedule_to_close_timeout=DM_DEADLINE,
                 retry_policy=DM_RETRY,
             )

@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import SecretStr
-from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.api.enums.v1 import PendingActivityState, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+import worker as worker_process
 from domain.models import CommandReply
 from domain.naming import incident_workflow_id
 from domain.settings import Settings
@@ -236,7 +236,7 @@ async def chaos_stack(log_dir: Path) -> AsyncIterator[ChaosStack]:
         general = (await control.create_channel("general"))["id"]
         broadcast = [(await control.create_channel(name))["id"] for name in ("status", "exec")]
         settings = make_settings(sandbox, broadcast, WARROOM_CALL_PROVIDER="zoom")
-        slack = AsyncWebClient(token=TOKEN, base_url=sandbox.api_url)
+        slack = worker_process.slack_client(settings)
         web = await start_web(settings, env.client, slack, host="127.0.0.1", port=0)
         exit_stack.push_async_callback(web.stop)
         sandbox.ingress_url = f"http://127.0.0.1:{web.port}/slack/events"
