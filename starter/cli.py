@@ -156,11 +156,12 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _run_web(settings: Settings) -> None:
     import worker
-    from starter.serve import serve_forever, start_web
+    from starter.serve import SlackMode, serve_forever, start_web
 
+    SlackMode.from_settings(settings)  # a missing signing secret stops here, before connecting to Temporal
     client = await worker.connect(settings, worker.telemetry())
     web = await start_web(settings, client, worker.slack_client(settings))
-    log.info("web_listening", port=web.port, routes="POST /slack/events, /alerts*; GET /healthz, /metrics")
+    log.info("web_listening", port=web.port, routes=web.mode.routes)
     try:
         await serve_forever()
     finally:

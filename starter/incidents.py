@@ -151,14 +151,18 @@ class Incidents:
 
     # --- declaring ------------------------------------------------------------------------------------
 
-    async def allocate_id(self) -> int:
-        return await self._directory_update(IncidentDirectoryWorkflow.allocate_id)
+    async def allocate_id(self, request_id: str | None = None) -> int:
+        """The next incident ID; the same `request_id` again gets the same ID (see `declare`)."""
+        update_id = None if request_id is None else f"allocate-{request_id}"
+        return await self._directory_update(IncidentDirectoryWorkflow.allocate_id, update_id=update_id)
 
-    async def _directory_update(self, update: Any, *args: Any) -> Any:
+    async def _directory_update(self, update: Any, *args: Any, update_id: str | None = None) -> Any:
         """An update on the directory, starting it first if this is the deployment's first incident.
 
         An update that lands while the directory continues as new is aborted by the server; it is retried
-        a few times (within Slack's 3 s). A retried allocation may skip an ID, never reuse one.
+        a few times (within Slack's 3 s). A retried allocation may skip an ID, never reuse one. With
+        `update_id` every attempt is the same update: Temporal applies it once per directory run and hands
+        a repeat the first one's result.
         """
         for attempt in range(DIRECTORY_ATTEMPTS):
             start = WithStartWorkflowOperation(  # one operation object per call
@@ -170,7 +174,7 @@ class Incidents:
             )
             try:
                 return await self.client.execute_update_with_start_workflow(
-                    update, *args, start_workflow_operation=start
+                    update, *args, start_workflow_operation=start, id=update_id
                 )
             except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
                 permanent = isinstance(err, RPCError) and err.status in PERMANENT_RPC
@@ -192,12 +196,18 @@ class Incidents:
         broadcast_channels: tuple[str, ...] | None = None,
         slash_command: str = "/incident",
         call_provider: CallProviderName | Literal["none"] | None = None,
+        request_id: str | None = None,
     ) -> int:
         """Starts a new incident and returns its ID; the channel and overviews follow within seconds.
 
         `call_provider`: the call it gets at once; None means this deployment's default, "none" no call.
+        `request_id` (e.g. a Slack form's view ID) makes a repeated request declare once: it is the ID of
+        the directory update that allocates the incident's ID, so a repeat gets the same incident, and
+        finding that incident already started means this request started it. The repeat is not counted
+        in `on_declared` again. (A repeat after the directory continued as new, every few hundred
+        incidents, would get a new ID.)
         """
-        incident_id = await self.allocate_id()
+        incident_id = await self.allocate_id(request_id)
         logs.bind_incident(incident_id)
         # A private incident's broadcast channels only ever see that it exists and who leads it.
         channels = self.broadcast_channels if broadcast_channels is None else broadcast_channels
@@ -213,7 +223,12 @@ class Incidents:
             call_provider=self.call_provider if call_provider is None else _provider(call_provider),
             **self.config.declaration_fields(),
         )
-        await self._start(declaration)
+        try:
+            await self._start(declaration)
+        except WorkflowAlreadyStartedError:
+            if request_id is None:
+                raise
+            return incident_id  # this same request declared it before (its answer was lost or late)
         self._declared(declaration)
         return incident_id
 

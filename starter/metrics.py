@@ -64,6 +64,18 @@ class WebMetrics:
             ["provider", "error"],
             registry=self.registry,
         )
+        self.slack_temporal_timeouts = Counter(
+            "warroom_slack_temporal_timeouts",
+            "Slack requests answered without Temporal's result because it did not come within Slack's 3 s, "
+            "by request kind (command, event, view_submission, block_actions, other).",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.slack_app_rate_limited = Counter(
+            "warroom_slack_app_rate_limited",
+            "app_rate_limited notices from Slack: it dropped this app's events for the rest of a minute.",
+            registry=self.registry,
+        )
 
     def declared(self, severity: Severity, source: str) -> None:
         known = source if source in SOURCES else "generic"
@@ -71,6 +83,12 @@ class WebMetrics:
 
     def integration_failed(self, provider: str, error: str) -> None:
         self.integration_failures.labels(provider=provider, error=error).inc()
+
+    def temporal_timeout(self, kind: str) -> None:
+        self.slack_temporal_timeouts.labels(kind=kind).inc()
+
+    def app_rate_limited(self) -> None:
+        self.slack_app_rate_limited.inc()
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -5,21 +5,34 @@ Requests are built and POSTed by hand (as sandbox/platform.py does), so each can
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+from pydantic import SecretStr
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.web.async_client import AsyncWebClient
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
 
+from domain.naming import DIRECTORY_WORKFLOW_ID
+from sandbox import SandboxServer
 from sandbox.models import APP_ID, TEAM_DOMAIN, TEAM_ID, VERIFICATION_TOKEN
 from sandbox.signing import FORM_CONTENT_TYPE, JSON_CONTENT_TYPE, signature, signed_headers
-from tests.conftest import RESPONDER, SIGNING_SECRET, Stack
+from starter.serve import ConfigError, RunningWeb, start_web
+from tests.conftest import RESPONDER, SIGNING_SECRET, TOKEN, Stack, make_settings
 from tests.test_incident_workflow import wait_quiet
 from tests.test_ingress import declare_via_slack, replies
 
 FORGED = "declare sev1 Forged incident"
+APP_TOKEN = "xapp-1-A0TEST-1-socketmodetoken"
 
 
 @pytest.fixture
@@ -30,6 +43,14 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 def slash_body(stack: Stack, text: str, channel: str, trigger_id: str = "1.2.forged") -> bytes:
     """A slash command's form body, field for field what Slack (and the sandbox) sends."""
+    return slash_body_for(
+        text, channel, trigger_id, response_url=f"{stack.sandbox.url}/_sandbox/respond/none"
+    )
+
+
+def slash_body_for(
+    text: str, channel: str, trigger_id: str = "1.2.forged", response_url: str = "https://hooks.invalid/none"
+) -> bytes:
     form = {
         "token": VERIFICATION_TOKEN,
         "team_id": TEAM_ID,
@@ -42,7 +63,7 @@ def slash_body(stack: Stack, text: str, channel: str, trigger_id: str = "1.2.for
         "text": text,
         "api_app_id": APP_ID,
         "is_enterprise_install": "false",
-        "response_url": f"{stack.sandbox.url}/_sandbox/respond/none",
+        "response_url": response_url,
         "trigger_id": trigger_id,
     }
     return urlencode(form).encode()
@@ -186,3 +207,141 @@ async def test_a_retried_slash_command_posts_its_update_once(
     assert (await stack.state(incident_id)).updates_posted == 2
     for bc in stack.broadcast:
         assert ["Deploy rolled back" in r for r in await replies(stack, bc)] == [True, True]
+
+
+# --- Socket Mode, a missing signing secret, app_rate_limited ---------------------------------------------
+
+
+class SocketModeStandIn:
+    """Takes the place of Slack's Socket Mode connection: records what it was given, reaches nothing."""
+
+    def __init__(self) -> None:
+        self.apps: list[tuple[AsyncApp, str]] = []
+        self.closed = False
+
+    async def __call__(self, bolt: AsyncApp, app_token: str) -> SocketModeStandIn:
+        self.apps.append((bolt, app_token))
+        return self
+
+    async def close_async(self) -> None:
+        self.closed = True
+
+
+@asynccontextmanager
+async def socket_mode_web(
+    temporal: WorkflowEnvironment, sandbox: SandboxServer, **settings: Any
+) -> AsyncIterator[tuple[RunningWeb, SocketModeStandIn]]:
+    """The web ingress in Socket Mode (no worker: nothing it serves may need one)."""
+    stand_in = SocketModeStandIn()
+    config = make_settings(sandbox, [], SLACK_APP_TOKEN=SecretStr(APP_TOKEN), **settings)
+    slack = AsyncWebClient(token=TOKEN, base_url=sandbox.api_url)
+    running = await start_web(config, temporal.client, slack, host="127.0.0.1", port=0, connect=stand_in)
+    try:
+        yield running, stand_in
+    finally:
+        await running.stop()
+    assert stand_in.closed
+
+
+def help_command() -> dict[str, str]:
+    """`/incident help` as Socket Mode delivers a slash command (the payload, no signature)."""
+    return {
+        "command": "/incident",
+        "text": "help",
+        "user_id": RESPONDER,
+        "channel_id": "C0GENERAL",
+        "team_id": TEAM_ID,
+        "trigger_id": "1.2.socket",
+    }
+
+
+async def test_socket_mode_without_a_signing_secret_serves_no_slack_route(
+    temporal: WorkflowEnvironment, sandbox: SandboxServer, http: aiohttp.ClientSession
+) -> None:
+    async with socket_mode_web(temporal, sandbox, SLACK_SIGNING_SECRET=None) as (web, stand_in):
+        base = f"http://127.0.0.1:{web.port}"
+        body = slash_body_for(FORGED, "C0GENERAL")
+        for secret in ("socket-mode", ""):
+            async with http.post(
+                f"{base}/slack/events", data=body, headers=signed_headers(secret, body)
+            ) as r:
+                assert r.status == 404, secret
+        async with http.get(f"{base}/healthz") as r:
+            assert r.status == 200 and await r.json() == {"ok": True}
+        async with http.get(f"{base}/metrics") as r:
+            assert r.status == 200
+        # Nothing was declared: the directory that hands out incident IDs was never even started.
+        with pytest.raises(RPCError):
+            await temporal.client.get_workflow_handle(DIRECTORY_WORKFLOW_ID).describe()
+        # Slack's requests arrive over the connection instead, where Bolt needs no signature.
+        [(bolt, token)] = stand_in.apps
+        assert token == APP_TOKEN
+        answer = await bolt.async_dispatch(AsyncBoltRequest(mode="socket_mode", body=help_command()))
+        assert answer.status == 200 and "/incident declare" in answer.body
+
+
+async def test_socket_mode_with_a_signing_secret_also_serves_slack_over_http_verified(
+    temporal: WorkflowEnvironment, sandbox: SandboxServer, http: aiohttp.ClientSession
+) -> None:
+    async with socket_mode_web(temporal, sandbox) as (web, _):
+        url = f"http://127.0.0.1:{web.port}/slack/events"
+        body = slash_body_for("help", "C0GENERAL")
+        async with http.post(url, data=body, headers=signed_headers("socket-mode", body)) as r:
+            assert r.status == 401
+        async with http.post(url, data=body, headers=signed_headers(SIGNING_SECRET, body)) as r:
+            assert r.status == 200 and "/incident declare" in await r.text()
+
+
+@pytest.mark.parametrize("secret", [None, "", "   "])
+async def test_http_mode_without_a_signing_secret_refuses_to_start(
+    temporal: WorkflowEnvironment, sandbox: SandboxServer, secret: str | None
+) -> None:
+    config = make_settings(sandbox, [], SLACK_SIGNING_SECRET=None if secret is None else SecretStr(secret))
+    slack = AsyncWebClient(token=TOKEN, base_url=sandbox.api_url)
+    with pytest.raises(ConfigError) as err:
+        await start_web(config, temporal.client, slack, host="127.0.0.1", port=0)
+    message = str(err.value)
+    assert message.startswith("SLACK_SIGNING_SECRET is not set")
+    assert "Basic Information" in message and "SLACK_APP_TOKEN" in message
+
+
+def app_rate_limited() -> bytes:
+    notice = {
+        "token": VERIFICATION_TOKEN,
+        "type": "app_rate_limited",
+        "team_id": TEAM_ID,
+        "minute_rate_limited": 1518467820,
+        "api_app_id": APP_ID,
+    }
+    return json.dumps(notice).encode()
+
+
+async def rate_limited_count(http: aiohttp.ClientSession, stack: Stack) -> float:
+    async with http.get(stack.ingress_url.removesuffix("/slack/events") + "/metrics") as r:
+        text = await r.text()
+    [line] = [n for n in text.splitlines() if n.startswith("warroom_slack_app_rate_limited_total ")]
+    return float(line.split()[1])
+
+
+async def test_app_rate_limited_is_logged_counted_and_answered_200_only_when_signed(
+    stack: Stack, http: aiohttp.ClientSession, log_output: io.StringIO
+) -> None:
+    body = app_rate_limited()
+    assert await rate_limited_count(http, stack) == 0
+    headers = signed_headers(SIGNING_SECRET, body, content_type=JSON_CONTENT_TYPE)
+    assert (await post(http, stack, body, headers))[0] == 200
+    assert await rate_limited_count(http, stack) == 1
+    [logged] = [
+        line
+        for line in map(json.loads, log_output.getvalue().splitlines())
+        if line["event"] == "slack_app_rate_limited"
+    ]
+    assert logged["level"] == "warning" and logged["minute_rate_limited"] == 1518467820
+    unsigned_headers = {"Content-Type": JSON_CONTENT_TYPE, "X-Slack-Request-Timestamp": str(int(time.time()))}
+    assert (await post(http, stack, body, unsigned_headers))[0] == 401
+    assert (
+        await post(
+            http, stack, body, signed_headers("not-the-signing-secret", body, content_type=JSON_CONTENT_TYPE)
+        )
+    )[0] == 401
+    assert await rate_limited_count(http, stack) == 1

@@ -13,20 +13,15 @@ import gc
 import json
 import random
 import re
-import signal
-import socket
-import subprocess
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RetryConfig
 from temporalio.testing import WorkflowEnvironment
 
@@ -36,13 +31,12 @@ from sandbox import SandboxServer
 from sandbox.models import BOT_USER_ID, Fault
 from sandbox.signing import JSON_CONTENT_TYPE, signed_headers
 from starter.alerts import TEMPORAL_DEADLINE
-from starter.binaries import temporal_cli
 from starter.slack_app import DEGRADED
 from tests.conftest import RESPONDER, SIGNING_SECRET, TOKEN, Stack, eventually, running_stack
+from tests.temporal_server import FileBackedServer
 from tests.test_ingress import declare_via_slack, run
 from tests.test_ingress_security import slash_body
 from tests.test_integrations import settled
-from workflows import attributes
 
 POSTED = "Update posted here and to 2 broadcast channels."
 SLACK_DEADLINE = 3.0  # Slack shows the user an error when the ingress takes longer than this
@@ -57,77 +51,10 @@ def tags(texts: list[str]) -> list[str]:
     return [found[1] for t in texts if (found := TAG.search(t))]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def timed(work: Awaitable[Any]) -> tuple[Any, float]:
     started = time.perf_counter()
     result = await work
     return result, time.perf_counter() - started
-
-
-# --- a dev server that can be stopped and started again on its own state ---------------------------------
-
-
-class FileBackedServer:
-    """`temporal server start-dev` with its state in a SQLite file: it can stop and restart on one port."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.db = workdir / "temporal.db"
-        self.log = workdir / "temporal.log"
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        assert self.proc is None, "already running"
-        args = [
-            temporal_cli(),
-            "server",
-            "start-dev",
-            "--db-filename",
-            str(self.db),
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--headless",
-            "--log-level",
-            "error",
-        ]
-        for key in attributes.ALL:
-            args += ["--search-attribute", f"{key.name}=Keyword"]
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    async def stop(self) -> None:
-        """SIGTERM, and waits for the process to exit (SIGKILL after 15 s)."""
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.to_thread(proc.wait, 15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            await asyncio.to_thread(proc.wait, 5)
-
-    async def connect(self, within: float = 30.0) -> Client:
-        deadline = time.monotonic() + within
-        while True:
-            assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-2000:]
-            try:
-                return await Client.connect(self.address, data_converter=pydantic_data_converter)
-            except RuntimeError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.2)
 
 
 # --- 1. the Temporal server stopped and restarted mid-incident --------------------------------------------
