@@ -64,6 +64,12 @@ async def _run(sb: SandboxClient, words: list[str], user: str, channel: str | No
     return 2
 
 
+def _displayed(text: object) -> str:
+    """Message text as Slack displays it: its stored entities (`&amp;`, `&lt;`, `&gt;`) decoded once, so an
+    entity escaped twice by mistake still shows (`&amp;`); links and mentions stay in Slack's syntax."""
+    return str(text).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def _ack_text(result: dict[str, Any]) -> str:
     body = result.get("body")
     if isinstance(body, dict):
@@ -82,11 +88,11 @@ async def _show(sb: SandboxClient, channel: str | None) -> None:
         return
     channel_id = await _channel_id(sb, channel)
     for m in await sb.messages(channel_id):
-        print(f"[{m['ts']}] {m.get('user', '?')}: {m.get('text', '')}")
+        print(f"[{m['ts']}] {m.get('user', '?')}: {_displayed(m.get('text', ''))}")
         for r in m.get("replies", []):
             names = ", ".join(str(f.get("name")) for f in r.get("files") or [])
             files = f" [files: {names}]" if names else ""
-            print(f"    ↳ [{r['ts']}] {r.get('user', '?')}: {r.get('text', '')}{files}")
+            print(f"    ↳ [{r['ts']}] {r.get('user', '?')}: {_displayed(r.get('text', ''))}{files}")
 
 
 async def _show_dms(sb: SandboxClient, user: str) -> int:
@@ -96,5 +102,5 @@ async def _show_dms(sb: SandboxClient, user: str) -> int:
         print(f"no DMs to {user} yet")
         return 0
     for m in await sb.messages(channel_id):
-        print(f"[{m['ts']}] {m.get('user', '?')}: {m.get('text', '')}")
+        print(f"[{m['ts']}] {m.get('user', '?')}: {_displayed(m.get('text', ''))}")
     return 0

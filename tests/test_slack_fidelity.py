@@ -3,7 +3,10 @@ fits Slack's limits, so the stricter sandbox (which refuses what Slack refuses) 
 
 from __future__ import annotations
 
+import pytest
+
 from domain.vocab import Status
+from starter.sandbox_cli import run_slack
 from tests.conftest import Stack, eventually
 from tests.test_incident_workflow import wait_quiet
 from tests.test_ingress import HUMAN, declare_via_slack, replies, run
@@ -53,6 +56,18 @@ async def test_a_typed_message_and_a_debrief_reply_keep_slacks_escaping(stack: S
     await eventually(noted)
     timeline = await run(stack, "timeline", channel)
     assert STORED in timeline and "&amp;amp;" not in timeline
+
+
+async def test_warroom_slack_say_and_show_read_as_in_slack(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, channel = await declare_via_slack(stack)
+    typed = "p99 < 300ms & falling"
+    assert await run_slack(["say", channel, *typed.split()], HUMAN, None, stack.sandbox.url) == 0
+    assert (await stack.slack.messages(channel))[-1]["text"] == "p99 &lt; 300ms &amp; falling"  # stored
+    capsys.readouterr()
+    assert await run_slack(["show", channel], HUMAN, None, stack.sandbox.url) == 0
+    assert f": {typed}" in capsys.readouterr().out  # shown as a person sees it in Slack
 
 
 async def _replied(stack: Stack) -> bool:
