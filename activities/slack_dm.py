@@ -58,9 +58,13 @@ class SlackDmActivities(SlackBase):
 
     @activity.defn
     async def send_dm(self, req: DirectMessageRequest) -> str:
-        """A role's description to its new holder, or a nudge (with a button) to post a status update."""
+        """A role's description to its new holder, a nudge (with a button) to post a status update, or why the
+        incident has no channel."""
         if req.dm.kind == "role":
             text = render.role_text(req.incident, req.dm.role, req.dm.description)
+            return await self._direct_message(req.dm.user_id, req.dm.key, text)
+        if req.dm.kind == "no_channel":
+            text = render.no_channel_text(req.incident, req.dm.description)
             return await self._direct_message(req.dm.user_id, req.dm.key, text)
         text, blocks = render.nudge_message(req.incident)
         return await self._direct_message(req.dm.user_id, req.dm.key, text, blocks)

@@ -120,7 +120,7 @@ def overview_blocks(view: IncidentView, *, in_broadcast: bool) -> list[dict[str,
         f"*Severity*\n{view.severity_label}",
         f"*Stage*\n{stage}",
         f"*Commander*\n{user(view.commander)}",
-        f"*Channel*\n<#{view.channel_id}>" if view.channel_id else "*Channel*\ncreating…",
+        f"*Channel*\n{_channel(view)}",
     ]
     if view.call is not None:
         fields.append(f"*Call*\n{call_link(view.call)}")
@@ -281,6 +281,25 @@ def reminder_text(r: ReminderInput) -> str:
 
 
 NUDGE_ACTION = "warroom_nudge_update"  # the nudge's button: opens the status update form
+
+
+def _channel(view: IncidentView) -> str:
+    if view.channel_id:
+        return f"<#{view.channel_id}>"
+    return "none: Slack refused to create it" if view.channel_error else "creating…"
+
+
+def no_channel_text(view: IncidentView, error: str, slash_command: str = "/incident") -> str:
+    """The DM to the declarer when Slack refused the incident channel: why, what to fix, how to go on."""
+    label = incident_label(view.incident_id)
+    return (
+        f":warning: warroom could not create the channel for *{headline(view)}*: "
+        f"{limits.shorten(safe(error), 1_000)}\n"
+        "Ask a Slack admin to let the warroom app create channels (or fix what the error names). "
+        f"{label} goes on without a channel: its overview and updates still reach the broadcast channels. "
+        f"Send updates with `warroom update {label} <text>` and resolve with `warroom resolve {label}`; "
+        f"`{slash_command}` commands work only in an incident channel."
+    ).replace("<text>", "&lt;text&gt;")
 
 
 def role_text(view: IncidentView, role: str, description: str) -> str:

@@ -238,9 +238,9 @@ class PendingDm(Model):
 
     key: str
     user_id: str
-    kind: Literal["role", "nudge"]
+    kind: Literal["role", "nudge", "no_channel"]
     role: str = ""
-    description: str = ""
+    description: str = ""  # a role's description; for `no_channel`, why Slack refused the channel
 
 
 class ReminderRecord(Model):
@@ -336,6 +336,7 @@ class IncidentView(Model):
     severity_labels: dict[str, str] = Field(default_factory=dict)
     call: CallInfo | None = None
     roles: dict[str, str] = Field(default_factory=dict)  # role -> user ID, commander excluded
+    channel_error: str | None = None  # why there is no incident channel (Slack refused to create it)
 
     @property
     def severity_label(self) -> str:
@@ -361,6 +362,7 @@ class IncidentState(BaseModel):
     channel_name: str | None = None
     channel_overview_ts: str | None = None
     channel_ready: bool = False
+    channel_error: str | None = None  # Slack refused to create the channel: the incident goes on without one
     broadcasts: list[BroadcastThread] = Field(default_factory=list)
     timeline: list[TimelineEvent] = Field(default_factory=list)
     outbox: list[Announcement] = Field(default_factory=list)
@@ -421,6 +423,7 @@ class IncidentState(BaseModel):
             severity_labels=self.severity_labels,
             call=self.call,
             roles=dict(self.roles),
+            channel_error=self.channel_error,
         )
 
     def result(self) -> IncidentResult:

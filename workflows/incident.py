@@ -112,6 +112,7 @@ CHANNEL_OVERVIEW_CATCH_UP = "channel-overview-catch-up"
 ROLE_DMS = "role-dms"
 TIMELINE_EXPORT = "timeline-export"
 REACTIONS_IN_ORDER = "reactions-in-order"
+CHANNEL_FAILURE_EXIT = "channel-failure-exit"
 
 
 def reject(message: str) -> NoReturn:
@@ -168,7 +169,7 @@ class IncidentWorkflow:
         # Zoom, Meet and Jira run beside the Slack work, so a slow or failing vendor never holds up updates.
         integrations = [asyncio.create_task(self._integration_loop(k)) for k in ("calls", "tickets")]
         integrations.append(asyncio.create_task(self._nudge_loop()))
-        if not s.channel_ready:
+        if not s.channel_ready and s.channel_error is None:
             await self._open_channel()
         self._opening = False
         while True:
@@ -224,17 +225,19 @@ class IncidentWorkflow:
 
     async def _open_channel(self) -> None:
         s = self._s
-        ref: ChannelRef | None = await self._activity(
-            SlackActivities.create_channel,
-            CreateChannelRequest(
-                incident_id=s.incident_id,
-                title=s.title,
-                private=s.private,
-                name_template=s.channel_name_template,
-            ),
+        request = CreateChannelRequest(
+            incident_id=s.incident_id, title=s.title, private=s.private, name_template=s.channel_name_template
         )
-        if ref is None:
-            return  # recorded as a problem; broadcasts still go out, without a channel link
+        ref: ChannelRef | None
+        if workflow.patched(CHANNEL_FAILURE_EXIT):
+            ref, cause = await self._attempt(SlackActivities.create_channel, request)
+            if ref is None:
+                self._without_channel(cause)
+                return
+        else:  # runs from before the patch: a failure note here waited for the channel forever
+            ref = await self._activity(SlackActivities.create_channel, request)
+            if ref is None:
+                return  # recorded as a problem; broadcasts still go out, without a channel link
         s.channel_id, s.channel_name = ref.id, ref.name
         attributes.sync(s)
         self._record("channel", f"created #{ref.name}", None)
@@ -259,6 +262,16 @@ class IncidentWorkflow:
             # its overview shows the older view, so every overview is edited once more.
             s.overview_published = min(s.overview_published, setup_version)
         s.channel_ready = True
+
+    def _without_channel(self, cause: str) -> None:
+        """Slack refused the channel for good: the incident goes on without one (overviews and updates still
+        reach the broadcast channels; the CLI still works) and the declarer learns why by DM at once."""
+        s = self._s
+        s.channel_error = cause
+        self._changed()
+        if s.declared_by:
+            dm = PendingDm(key=self._key("dm"), user_id=s.declared_by, kind="no_channel", description=cause)
+            s.pending_dms.append(dm)
 
     async def _register_channel(self, channel_id: str) -> None:
         handle = workflow.get_external_workflow_handle(DIRECTORY_WORKFLOW_ID)
@@ -395,8 +408,17 @@ class IncidentWorkflow:
 
         `what` names the action in the note (`create the Zoom call`), `hint` says what to do next.
         """
+        result, cause = await self._attempt(fn, arg, vendor=vendor)
+        if cause is not None and notify:
+            doing = what or fn.__name__.replace("_", " ")
+            await self._note(f":warning: warroom could not {doing}: {cause}{hint}")
+        return result
+
+    async def _attempt(self, fn, arg, *, vendor: bool = False):  # type: ignore[no-untyped-def]
+        """Runs an activity with its retries: (result, None), or (None, why) after the last retry, recorded
+        as a problem in the timeline."""
         try:
-            return await workflow.execute_activity_method(
+            result = await workflow.execute_activity_method(
                 fn,
                 arg,
                 start_to_close_timeout=VENDOR_TIMEOUT if vendor else SLACK_TIMEOUT,
@@ -406,10 +428,8 @@ class IncidentWorkflow:
         except ActivityError as err:
             cause = err.cause.message if isinstance(err.cause, ApplicationError) else str(err.cause or err)
             self._record("problem", f"{fn.__name__} failed: {cause}", None)
-            if notify:
-                doing = what or fn.__name__.replace("_", " ")
-                await self._note(f":warning: warroom could not {doing}: {cause}{hint}")
-            return None
+            return None, cause
+        return result, None
 
     # --- calls and tickets -----------------------------------------------------------------------------
 

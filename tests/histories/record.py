@@ -224,6 +224,19 @@ async def followthrough(stack: Stack) -> Histories:
     return await _save(client, incident_workflow_id(incident_id), "followthrough")
 
 
+async def channel_refused(stack: Stack) -> Histories:
+    """Slack refuses the incident channel for good: the declarer gets a DM, updates reach the broadcast
+    channels, and resolve completes the workflow (patch `channel-failure-exit`)."""
+    stack.sandbox.state.add_fault("conversations.create", error="restricted_action", count=-1)
+    inc = stack.incidents
+    incident_id = await inc.declare("Checkout down", Severity.SEV2, declared_by=RESPONDER)
+    await inc.post_update(incident_id, StatusUpdate(text="Rolled back", actor=RESPONDER))
+    await inc.resolve(incident_id, Resolution(summary="fixed", actor=RESPONDER))
+    client = stack.temporal.client
+    await client.get_workflow_handle(incident_workflow_id(incident_id)).result()
+    return await _save(client, incident_workflow_id(incident_id), "channel-refused")
+
+
 Scenario = Callable[[Stack], Coroutine[Any, Any, Histories]]
 # name -> (scenario, Temporal dynamic config, warroom settings)
 SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], dict[str, str]]] = {
@@ -236,6 +249,7 @@ SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], dict[str, str]]] = {
     ),
     "integrations": (integrations, (), {"WARROOM_CALL_PROVIDER": "zoom"}),
     "followthrough": (followthrough, (), {"WARROOM_CALL_PROVIDER": "zoom"}),
+    "channel-refused": (channel_refused, (), {}),
 }
 
 
