@@ -229,15 +229,15 @@ class IncidentWorkflow:
             incident_id=s.incident_id, title=s.title, private=s.private, name_template=s.channel_name_template
         )
         ref: ChannelRef | None
-        if workflow.patched(CHANNEL_FAILURE_EXIT):
-            ref, cause = await self._attempt(SlackActivities.create_channel, request)
-            if ref is None:
-                self._without_channel(cause)
+        ref, cause = await self._attempt(SlackActivities.create_channel, request)
+        if ref is None:
+            # Asked only on failure: a patch marker is stored unencrypted (Temporal writes it, not our codec).
+            if workflow.patched(CHANNEL_FAILURE_EXIT):
+                self._without_channel(cause or "Slack refused")
                 return
-        else:  # runs from before the patch: a failure note here waited for the channel forever
-            ref = await self._activity(SlackActivities.create_channel, request)
-            if ref is None:
-                return  # recorded as a problem; broadcasts still go out, without a channel link
+            # Runs from before the patch: this note waited for the channel, forever.
+            await self._note(f":warning: warroom could not create channel: {cause}")
+            return
         s.channel_id, s.channel_name = ref.id, ref.name
         attributes.sync(s)
         self._record("channel", f"created #{ref.name}", None)
