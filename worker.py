@@ -29,6 +29,7 @@ from activities.slack_timeline import SlackTimelineActivities
 from activities.telemetry import IntegrationFailures
 from domain.encryption import data_converter
 from domain.settings import Settings
+from domain.temporal_profile import TemporalConnectError, describe, load_connect_config
 from workflows.directory import IncidentDirectoryWorkflow
 from workflows.incident import IncidentWorkflow
 from workflows.reminder import ReminderWorkflow
@@ -70,15 +71,46 @@ def metrics_address(settings: Settings, host: str = "0.0.0.0") -> str | None:
     return f"{host}:{settings.worker_metrics_port}" if settings.worker_metrics_port else None
 
 
-async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+def connect_args(
+    settings: Settings, runtime: Runtime | None = None, *, dev_server: bool = False
+) -> dict[str, Any]:
+    """`Client.connect` keyword arguments for every warroom process.
+
+    First the client configuration every Temporal tool reads (domain.temporal_profile: a temporal.toml
+    profile, then TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY and TEMPORAL_TLS_* over it). Then
+    Settings, only where it holds a value explicitly: read from those same variables (so the same value), or
+    set by warroom itself or a test. Settings' defaults (localhost:7233, `default`) fill in only what neither
+    gives. Then warroom's data converter and `runtime`.
+
+    `dev_server`: `warroom dev`'s own server on loopback, plaintext; a Cloud or mTLS configuration in the
+    environment is not sent to it. TemporalConfigError when the configuration is unusable.
+    """
+    config: dict[str, Any] = {} if dev_server else dict(load_connect_config())
+    explicit = settings.model_fields_set
+    if dev_server or "temporal_address" in explicit or "target_host" not in config:
+        config["target_host"] = settings.temporal_address
+    if dev_server or "temporal_namespace" in explicit or "namespace" not in config:
+        config["namespace"] = settings.temporal_namespace
+    if dev_server:
+        config["tls"] = False
+    elif settings.temporal_api_key is not None:
+        config["api_key"] = settings.temporal_api_key.get_secret_value()
+        config.setdefault("tls", True)  # as envconfig does: an API key is only ever sent over TLS by default
+    return {**config, "data_converter": data_converter(settings), "runtime": runtime}
+
+
+async def connect(settings: Settings, runtime: Runtime | None = None, *, dev_server: bool = False) -> Client:
     """A Temporal client with the data converter every warroom process uses: pydantic, and encrypting every
-    payload when WARROOM_ENCRYPTION_KEY is set (ValueError when that setting is malformed)."""
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=data_converter(settings),
-        runtime=runtime,
-    )
+    payload when WARROOM_ENCRYPTION_KEY is set (ValueError when that setting is malformed). A connection that
+    fails raises TemporalConnectError naming the address, namespace and TLS mode (never a secret)."""
+    args = connect_args(settings, runtime, dev_server=dev_server)
+    try:
+        return await Client.connect(**args)
+    except RuntimeError as err:
+        reason = str(err)
+        if args.get("api_key"):
+            reason = reason.replace(args["api_key"], "***")
+        raise TemporalConnectError(f"cannot connect to Temporal at {describe(args)}: {reason}") from err
 
 
 def slack_client(settings: Settings, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
@@ -142,6 +174,6 @@ def build_worker(
 
 async def run_worker(settings: Settings) -> None:
     client = await connect(settings, telemetry(metrics_address(settings)))
-    log.info("worker_started", task_queue=settings.task_queue, namespace=settings.temporal_namespace)
+    log.info("worker_started", task_queue=settings.task_queue, namespace=client.namespace)
     async with aiohttp.ClientSession() as session:
         await build_worker(client, settings, slack_client(settings, session), session).run()

@@ -64,7 +64,12 @@ async def serve() -> None:
     from temporalio.worker import Worker
 
     host, port = os.environ["BENCH_BEACON"].rsplit(":", 1)
-    client = await Client.connect(os.environ["TEMPORAL_ADDRESS"])
+    from domain.temporal_profile import DEFAULT_ADDRESS, load_connect_config
+
+    # Connects the way warroom's worker does (temporalio.envconfig), without warroom's data converter.
+    config = load_connect_config()
+    config.setdefault("target_host", DEFAULT_ADDRESS)
+    client = await Client.connect(**config)
     acts = BeaconActivities((host, int(port)))
     queue = os.environ["BENCH_FLOOR_QUEUE"]
     await Worker(client, task_queue=queue, workflows=[FloorWorkflow], activities=[acts.noop]).run()

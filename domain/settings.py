@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
     temporal_address: str = Field(default="localhost:7233", alias="TEMPORAL_ADDRESS")
     temporal_namespace: str = Field(default="default", alias="TEMPORAL_NAMESPACE")
+    # Read here so log redaction knows it; worker.connect_args sends it. The other TEMPORAL_* variables
+    # (TLS, profiles) are read by temporalio.envconfig only (domain.temporal_profile).
+    temporal_api_key: SecretStr | None = Field(default=None, alias="TEMPORAL_API_KEY")
     task_queue: str = Field(default="warroom", alias="WARROOM_TASK_QUEUE")
     http_port: int = Field(default=3000, alias="WARROOM_HTTP_PORT")
     broadcast_channels_csv: str = Field(default="", alias="WARROOM_BROADCAST_CHANNELS")
@@ -127,6 +130,7 @@ class Settings(BaseSettings):
             self.jira_api_token,
             self.encryption_key,
             self.codec_token,
+            self.temporal_api_key,
         ]
         found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
         if self.encryption_key is not None:

@@ -87,7 +87,9 @@ async def connect_when_ready(
         if proc.poll() is not None:
             raise RuntimeError("the Temporal dev server exited; see .warroom/temporal.log")
         try:
-            return await worker_process.connect(settings, runtime)
+            # Its own plaintext server on loopback: a Cloud or mTLS configuration in the environment is not
+            # meant for it.
+            return await worker_process.connect(settings, runtime, dev_server=True)
         except RuntimeError:
             if loop.time() > deadline:
                 raise
