@@ -4,12 +4,14 @@ or paused and resumed with SIGSTOP/SIGCONT (an unresponsive server that still ho
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -91,3 +93,12 @@ class FileBackedServer:
                 if time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.2)
+
+
+def isolate_client_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No TEMPORAL_* from the machine running the tests, and an empty temporal.toml instead of the user's."""
+    for name in [n for n in os.environ if n.startswith("TEMPORAL_")]:
+        monkeypatch.delenv(name)
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    monkeypatch.setenv("TEMPORAL_CONFIG_FILE", str(empty))

@@ -17,18 +17,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 import worker as worker_process
 from domain.settings import Settings
 from domain.temporal_profile import TemporalConfigError, TemporalConnectError, load_connect_config
+from tests.temporal_server import isolate_client_config
 
 API_KEY = "tmprl-secret-api-key-7f3a"
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No TEMPORAL_* from the machine running the tests, and an empty temporal.toml instead of the user's."""
-    for name in [n for n in os.environ if n.startswith("TEMPORAL_")]:
-        monkeypatch.delenv(name)
-    empty = tmp_path / "empty.toml"
-    empty.write_text("")
-    monkeypatch.setenv("TEMPORAL_CONFIG_FILE", str(empty))
+    isolate_client_config(monkeypatch, tmp_path)
     yield
 
 

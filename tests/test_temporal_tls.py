@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import os
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from domain.vocab import Severity
 from sandbox import SandboxServer
 from starter.incidents import Incidents
 from tests.conftest import eventually, make_settings
+from tests.temporal_server import isolate_client_config
 
 CLIENT_NAME = "warroom-worker"
 
@@ -192,12 +192,7 @@ async def proxy(temporal: WorkflowEnvironment, pki: Pki) -> AsyncIterator[TlsPro
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No TEMPORAL_* from the machine running the tests, and an empty temporal.toml instead of the user's."""
-    for name in [n for n in os.environ if n.startswith("TEMPORAL_")]:
-        monkeypatch.delenv(name)
-    empty = tmp_path / "empty.toml"
-    empty.write_text("")
-    monkeypatch.setenv("TEMPORAL_CONFIG_FILE", str(empty))
+    isolate_client_config(monkeypatch, tmp_path)
     yield
 
 
