@@ -68,7 +68,7 @@ def stage_channels(s: IncidentState, stage: Stage) -> tuple[str, ...]:
 
 def add_stage_channels(s: IncidentState, stage: Stage) -> str:
     """Activates the stage's channels that are not active yet (a removed one continues its thread); each
-    gets its overview before the stage update is threaded under it (IncidentWorkflow._drain). Channels
+    gets its overview before the stage update is threaded under it (Outbox.drain). Channels
     already active are left alone, failing ones included. Returns what changed, "" for nothing."""
     current = s.broadcast_channel_ids
     added = [c for c in stage_channels(s, stage) if c not in current and c != s.channel_id]

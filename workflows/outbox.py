@@ -1,0 +1,211 @@
+"""The main loop's queue of Slack work: reactions to read, follow-ups from reactions, the call's bookmark,
+DMs, the debrief thread, overviews to post or edit, then announcements, in that order.
+
+Handlers only record intent in the state; `Outbox.drain` performs it. Runs inside the workflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.slack import SlackActivities
+    from activities.slack_dm import SlackDmActivities
+    from activities.slack_timeline import SlackTimelineActivities
+    from domain.effects import (
+        AnnounceRequest,
+        CallLinkRequest,
+        Delivery,
+        DirectMessageRequest,
+        MessageInfo,
+        MessageRequest,
+        NoteRequest,
+        OverviewRequest,
+        TimelineExportRequest,
+    )
+    from domain.models import (
+        Announcement,
+        BroadcastThread,
+        FollowupReaction,
+        PendingDm,
+        PendingReaction,
+        ReactionAdded,
+    )
+    from workflows import broadcasts, observe, transitions
+    from workflows.context import IncidentContext
+
+
+class Outbox:
+    """Performs the queued Slack work of one incident, in order (IncidentWorkflow's main loop drains it)."""
+
+    def __init__(self, ctx: IncidentContext) -> None:
+        self._ctx = ctx
+        self._s = ctx.s
+
+    def has_work(self) -> bool:
+        s = self._s
+        return bool(
+            s.outbox
+            or s.pending_reactions
+            or s.overview_stale
+            or self.missing_overviews()
+            or self._call_needs_bookmark()
+            or s.pending_dms
+            or s.pending_followup_reactions
+            or (s.debrief_requested and s.debrief_ts is None and s.channel_id is not None)
+        )
+
+    def missing_overviews(self) -> list[BroadcastThread]:
+        return broadcasts.missing_overviews(self._s)
+
+    def _call_needs_bookmark(self) -> bool:
+        s = self._s
+        return s.call is not None and not s.call_bookmarked and s.channel_id is not None
+
+    async def drain(self, hand_over: Callable[[], bool] | None = None) -> None:
+        """Performs queued work in order: reactions -> overviews -> announcements.
+
+        With `hand_over`, stops early when it says so (Temporal suggests continuing as new): the rest of the
+        queue goes to the next run with the state. The final drain before completing always finishes.
+        """
+        s = self._s
+        while s.pending_reactions:
+            await self._resolve_reaction(s.pending_reactions[0])
+            s.pending_reactions.pop(0)
+        while s.pending_followup_reactions:
+            await self._followup_from_reaction(s.pending_followup_reactions[0])
+            s.pending_followup_reactions.pop(0)
+        if self._call_needs_bookmark():
+            await self._bookmark_call()
+        while s.pending_dms:
+            await self._send_dm(s.pending_dms[0])
+            s.pending_dms.pop(0)
+        if s.debrief_requested and s.debrief_ts is None and s.channel_id is not None:
+            await self._open_debrief_thread()
+        if s.overview_stale or self.missing_overviews():
+            await self.publish_overviews()
+        while s.outbox:
+            if hand_over is not None and hand_over():
+                return
+            if s.outbox[0].reaction is not None:  # a reaction's turn: read its message now
+                placeholder = s.outbox[0]
+                assert placeholder.reaction is not None
+                resolved = await self._reaction_announcement(placeholder.key, placeholder.reaction)
+                if resolved is None:
+                    s.outbox.pop(0)
+                    continue
+                s.outbox[0] = resolved
+                observe.show_incident(s)
+            if self.missing_overviews():  # a channel added meanwhile gets its overview before the update
+                await self.publish_overviews()
+            await self._announce(s.outbox[0])
+            s.outbox.pop(0)
+
+    async def _resolve_reaction(self, pending: PendingReaction) -> None:
+        """Runs from before patch reactions-in-order: the reaction's update joins the end of the queue."""
+        announcement = await self._reaction_announcement(pending.key, pending.reaction)
+        if announcement is not None:
+            self._s.outbox.append(announcement)
+            observe.show_incident(self._s)
+
+    async def _reaction_announcement(self, key: str, r: ReactionAdded) -> Announcement | None:
+        """Reads the reacted-to message; None when there is nothing to broadcast (gone, or warroom's own)."""
+        info: MessageInfo | None = await self._ctx.activity(
+            SlackActivities.fetch_message, MessageRequest(channel_id=r.channel_id, ts=r.message_ts)
+        )
+        announcement = transitions.reaction_announcement(self._s, workflow.now(), key, r, info)
+        if announcement is not None:
+            self._ctx.report()
+        return announcement
+
+    async def _followup_from_reaction(self, r: FollowupReaction) -> None:
+        info: MessageInfo | None = await self._ctx.activity(
+            SlackActivities.fetch_message, MessageRequest(channel_id=r.channel_id, ts=r.message_ts)
+        )
+        transitions.followup_from_message(self._s, workflow.now(), r, info)
+        self._ctx.report()
+
+    async def publish_overviews(self) -> None:
+        s = self._s
+        stale, version = s.overview_stale, s.overview_version
+        targets = broadcasts.overview_targets(s, stale)
+        request = OverviewRequest(
+            incident=s.view(),
+            targets=tuple(targets),
+            key_prefix=transitions.key(s, ""),
+            describe_channel=stale,
+        )
+        deliveries: list[Delivery] | None = await self._ctx.activity(
+            SlackActivities.publish_overview, request
+        )
+        s.overview_published = version
+        if deliveries is None:
+            for b in self.missing_overviews():  # give up on these until they are added again
+                self._set_thread(b.channel_id, error="overview could not be posted")
+            return
+        for d in deliveries:
+            if d.channel_id != s.channel_id:
+                await self._record_delivery(d, overview=True)
+
+    async def _announce(self, a: Announcement) -> None:
+        s = self._s
+        threads = broadcasts.thread_targets(s, a)
+        deliveries = await self._ctx.activity(
+            SlackActivities.announce, AnnounceRequest(incident=s.view(), announcement=a, threads=threads)
+        )
+        for d in deliveries or []:
+            if d.channel_id != s.channel_id:
+                await self._record_delivery(d, overview=False)
+
+    async def _record_delivery(self, d: Delivery, *, overview: bool) -> None:
+        if d.error is None:
+            if overview:
+                self._set_thread(d.channel_id, overview_ts=d.ts)
+            return
+        self._set_thread(d.channel_id, error=d.error)
+        self._ctx.record("problem", f"broadcast to <#{d.channel_id}> failed: {d.error}", None)
+        await self._ctx.note(broadcasts.failure_note(d.channel_id, d.error, self._s.slash_command))
+
+    def _set_thread(self, channel_id: str, **changes: object) -> None:
+        broadcasts.set_thread(self._s, channel_id, **changes)
+        observe.show_incident(self._s)
+
+    async def _bookmark_call(self) -> None:
+        s = self._s
+        assert s.call is not None and s.channel_id is not None
+        call = s.call
+        request = CallLinkRequest(channel_id=s.channel_id, call=call, bookmark_id=s.call_bookmark_id)
+        bookmark_id: str | None = await self._ctx.activity(
+            SlackActivities.link_call, request, what="bookmark the call"
+        )
+        if s.call == call:  # not replaced meanwhile
+            s.call_bookmarked = True
+        s.call_bookmark_id = bookmark_id or s.call_bookmark_id
+
+    async def _send_dm(self, dm: PendingDm) -> None:
+        request = DirectMessageRequest(incident=self._s.view(), dm=dm)
+        await self._ctx.activity(SlackDmActivities.send_dm, request, what=f"DM <@{dm.user_id}>")
+
+    async def _open_debrief_thread(self) -> None:
+        s = self._s
+        assert s.channel_id is not None
+        note = NoteRequest(
+            channel_id=s.channel_id,
+            text=":speech_balloon: *Things to revisit in the review*: reply in this thread; every reply goes "
+            "into the incident's timeline.",
+            key=transitions.key(s, "debrief"),
+        )
+        ts: str | None = await self._ctx.activity(
+            SlackActivities.post_note, note, what="start the debrief thread"
+        )
+        s.debrief_ts = ts or ""  # "" : tried and failed; not tried again
+
+    async def export_timeline(self) -> None:
+        """At resolve: the timeline, posted in the channel with Markdown and JSON files."""
+        s = self._s
+        request = TimelineExportRequest(
+            incident=s.view(), result=s.result(), key=transitions.key(s, "timeline")
+        )
+        await self._ctx.activity(SlackTimelineActivities.publish_timeline, request, what="post the timeline")

@@ -1,0 +1,12 @@
+"""`workflow.patched` IDs in use by IncidentWorkflow, and where each is asked: see CONTRIBUTING.md
+("Changing workflow code without breaking running incidents"). Never reuse an ID."""
+
+from __future__ import annotations
+
+STAGE_BROADCASTS = "stage-broadcasts"  # IncidentWorkflow._stage_broadcasts
+CONTINUE_WITH_QUEUED_WORK = "continue-as-new-with-queued-work"  # IncidentWorkflow._hand_over_queued_work
+CHANNEL_OVERVIEW_CATCH_UP = "channel-overview-catch-up"  # channel.Channel.open
+ROLE_DMS = "role-dms"  # IncidentWorkflow.assign_commander
+TIMELINE_EXPORT = "timeline-export"  # IncidentWorkflow.run, at completion
+REACTIONS_IN_ORDER = "reactions-in-order"  # IncidentWorkflow.reaction_added
+CHANNEL_FAILURE_EXIT = "channel-failure-exit"  # channel.Channel.open, only when the channel failed
