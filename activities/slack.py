@@ -7,7 +7,8 @@ our bot created); posts go through `SlackBase._post_once` (activities.slack_base
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
 from typing import Any
 
 from temporalio import activity
@@ -37,10 +38,11 @@ MAX_NAME_SUFFIX = 20
 class SlackActivities(SlackBase):
     """Channels, overviews, announcements and notes: the incident's Slack side."""
 
-    async def _deliver(self, channel: str, work: Any) -> Delivery:
-        """Runs one channel's part; a channel-specific failure is reported, not raised."""
+    async def _deliver(self, channel: str, work: Callable[[], Awaitable[str]]) -> Delivery:
+        """Runs one channel's part; a channel-specific failure is reported, not raised. `work` is called
+        here, so a part cancelled before it starts (the attempt cancelled) leaves nothing half-made."""
         try:
-            return Delivery(channel_id=channel, ts=await work)
+            return Delivery(channel_id=channel, ts=await work())
         except SlackCallError as err:
             if err.per_channel:
                 activity.logger.warning(
@@ -128,9 +130,9 @@ class SlackActivities(SlackBase):
             text = render.overview_text(view, in_broadcast=in_broadcast)
             if target.ts is None:
                 key = f"{req.key_prefix}:overview:{target.channel_id}"
-                post = self._join_and_post(target.channel_id, key, text, blocks, join=in_broadcast)
+                post = partial(self._join_and_post, target.channel_id, key, text, blocks, join=in_broadcast)
             else:
-                post = self._update_message(target.channel_id, target.ts, text, blocks)
+                post = partial(self._update_message, target.channel_id, target.ts, text, blocks)
             work.append(self._deliver(target.channel_id, post))
         results = await _all_channels(work)
         activity.logger.info(
@@ -158,12 +160,13 @@ class SlackActivities(SlackBase):
         work = []
         if view.channel_id:
             text = render.announcement_text(view, a, in_broadcast=False)
-            work.append(self._deliver(view.channel_id, self._post_once(view.channel_id, a.key, text)))
+            post = partial(self._post_once, view.channel_id, a.key, text)
+            work.append(self._deliver(view.channel_id, post))
         # A private incident's broadcast channels only learn that it exists (its overview), never its updates.
         for thread in () if view.private else req.threads:
             text = render.announcement_text(view, a, in_broadcast=True)
             key = f"{a.key}:{thread.channel_id}"
-            post = self._post_once(thread.channel_id, key, text, thread_ts=thread.thread_ts)
+            post = partial(self._post_once, thread.channel_id, key, text, thread_ts=thread.thread_ts)
             work.append(self._deliver(thread.channel_id, post))
         results = await _all_channels(work)
         count_updates(a.kind, results, view.channel_id)
