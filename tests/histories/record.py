@@ -19,6 +19,7 @@ import base64
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -237,6 +238,28 @@ async def channel_refused(stack: Stack) -> Histories:
     return await _save(client, incident_workflow_id(incident_id), "channel-refused")
 
 
+CONFIG_TEXT = "warroom.toml"  # a scenario setting holding warroom.toml's text, written to a file for the run
+SUPPORT = "C0000000004"  # the sandbox's fourth channel: made first by the stage-broadcasts scenario
+
+
+async def stage_broadcasts(stack: Stack) -> Histories:
+    """warroom.toml's `broadcast.by_stage` adds #support when the incident reaches Identified (patch
+    `stage-broadcasts`): #support gets the overview, then the stage change and later updates under it."""
+    support = (await stack.slack.create_channel("support"))["id"]
+    assert support == SUPPORT, f"the sandbox named #support {support}, the configuration says {SUPPORT}"
+    inc = stack.incidents
+    incident_id, _ = await declare(stack)
+    await inc.change_stage(
+        incident_id, StageChange(stage=Stage.IDENTIFIED, context="bad deploy", actor=RESPONDER)
+    )
+    await inc.post_update(incident_id, StatusUpdate(text="Rolling back", actor=RESPONDER))
+    await wait_quiet(stack, incident_id)
+    await inc.resolve(incident_id, Resolution(summary="Rolled back", actor=RESPONDER))
+    client = stack.temporal.client
+    await client.get_workflow_handle(incident_workflow_id(incident_id)).result()
+    return await _save(client, incident_workflow_id(incident_id), "stage-broadcasts")
+
+
 Scenario = Callable[[Stack], Coroutine[Any, Any, Histories]]
 # name -> (scenario, Temporal dynamic config, warroom settings)
 SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], dict[str, str]]] = {
@@ -250,10 +273,19 @@ SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], dict[str, str]]] = {
     "integrations": (integrations, (), {"WARROOM_CALL_PROVIDER": "zoom"}),
     "followthrough": (followthrough, (), {"WARROOM_CALL_PROVIDER": "zoom"}),
     "channel-refused": (channel_refused, (), {}),
+    "stage-broadcasts": (
+        stage_broadcasts,
+        (),
+        {CONFIG_TEXT: f'[broadcast]\nby_stage = {{ identified = ["{SUPPORT}"] }}\n'},
+    ),
 }
 
 
 async def _on_stack(scenario: Scenario, *config: str, **settings: Any) -> Histories:
+    if CONFIG_TEXT in settings:
+        toml = Path(tempfile.mkdtemp(prefix="warroom-record-")) / "warroom.toml"
+        toml.write_text(settings.pop(CONFIG_TEXT))
+        settings["WARROOM_CONFIG"] = str(toml)
     async with (
         await start_temporal(*config) as env,
         SandboxServer(token=TOKEN, signing_secret=SIGNING_SECRET) as sandbox,
