@@ -5,19 +5,39 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from domain.alerts import AlertGroup
+from domain.base import Model as Model
 from domain.naming import DEFAULT_CHANNEL_TEMPLATE
+from domain.requests import BroadcastChange as BroadcastChange
+from domain.requests import CallProviderName as CallProviderName
+from domain.requests import CallStart as CallStart
+from domain.requests import ChannelRegistration as ChannelRegistration
+from domain.requests import CommanderChange as CommanderChange
+from domain.requests import DebriefNote as DebriefNote
+from domain.requests import DebriefStart as DebriefStart
+from domain.requests import DedupClaim as DedupClaim
+from domain.requests import DedupGrant as DedupGrant
+from domain.requests import DedupRelease as DedupRelease
+from domain.requests import FollowupAdd as FollowupAdd
+from domain.requests import FollowupReaction as FollowupReaction
+from domain.requests import FollowupTicket as FollowupTicket
+from domain.requests import ReactionAdded as ReactionAdded
+from domain.requests import ReminderCancel as ReminderCancel
+from domain.requests import ReminderOrder as ReminderOrder
+from domain.requests import Resolution as Resolution
+from domain.requests import RoleChange as RoleChange
+from domain.requests import SeverityChange as SeverityChange
+from domain.requests import StageChange as StageChange
+from domain.requests import StatusUpdate as StatusUpdate
+from domain.requests import TicketOrder as TicketOrder
 from domain.vocab import BROADCAST_REACTIONS, Severity, Stage, Status
 
 DEFAULT_REACTIONS = tuple(sorted(BROADCAST_REACTIONS))
 
 
-class Model(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
+# `Model` (the frozen base) lives in domain.base; the handler payloads in domain.requests.
 # --- Declaring -------------------------------------------------------------------------------------
 
 
@@ -46,143 +66,8 @@ class Declaration(Model):
     followup_reactions: tuple[str, ...] = ()  # emoji that record a follow-up instead of broadcasting
 
 
-# --- Handler payloads (updates and signals) ----------------------------------------------------------
-
-
-class StageChange(Model):
-    stage: Stage
-    context: str = ""
-    actor: str | None = None
-    # When set (the stage modal), replaces this incident's broadcast channels.
-    broadcast_channels: tuple[str, ...] | None = None
-
-
-class StatusUpdate(Model):
-    text: str
-    actor: str | None = None
-
-
-class SeverityChange(Model):
-    severity: Severity
-    reason: str = ""
-    actor: str | None = None
-
-
-class CommanderChange(Model):
-    user_id: str
-    actor: str | None = None
-
-
-class BroadcastChange(Model):
-    add: tuple[str, ...] = ()
-    remove: tuple[str, ...] = ()
-    actor: str | None = None
-
-
-class CallStart(Model):
-    """`/incident call [zoom|meet]`: a new call, replacing the current one."""
-
-    provider: CallProviderName
-    actor: str | None = None
-
-
-class TicketOrder(Model):
-    """`/incident jira <summary>`."""
-
-    summary: str
-    actor: str | None = None
-
-
-class RoleChange(Model):
-    """`/incident role <role> @user` (and `/incident commander @user`, the `commander` role)."""
-
-    role: str
-    user_id: str
-    actor: str | None = None
-
-
-class FollowupAdd(Model):
-    text: str
-    actor: str | None = None
-    link: str | None = None  # permalink of the message, for a follow-up recorded by a reaction
-
-
-class FollowupReaction(Model):
-    """A follow-up reaction on a message: the message (fetched by the workflow) becomes a follow-up."""
-
-    channel_id: str
-    message_ts: str
-    user_id: str
-
-
-class FollowupTicket(Model):
-    """Turn follow-up `followup_id` into a Jira issue."""
-
-    followup_id: int
-    actor: str | None = None
-
-
-class DebriefStart(Model):
-    actor: str | None = None
-
-
-class DebriefNote(Model):
-    """A reply in the debrief's "things to revisit" thread."""
-
-    user_id: str
-    text: str
-    ts: str
-    thread_ts: str
-
-
-class ReminderOrder(Model):
-    """`/incident remind <when> <text>`: `when` is resolved in the caller's Slack time zone."""
-
-    when: str
-    text: str
-    actor: str
-
-
-class ReminderCancel(Model):
-    actor: str
-
-
-class Resolution(Model):
-    summary: str = ""
-    actor: str | None = None
-
-
-class ReactionAdded(Model):
-    """A responder reacted to a message in the incident channel with a broadcast emoji."""
-
-    channel_id: str
-    message_ts: str
-    user_id: str
-    reaction: str
-
-
-class ChannelRegistration(Model):
-    channel_id: str
-    incident_id: int
-
-
-class DedupClaim(Model):
-    key: str
-
-
-class DedupGrant(Model):
-    incident_id: int
-    created: bool  # False: an open incident already has this key
-
-
-class DedupRelease(Model):
-    key: str
-    incident_id: int
-
-
 # --- Calls, tickets, reminders -------------------------------------------------------------------
 
-CallProviderName = Literal["zoom", "meet"]
 CALL_LABELS: dict[str, str] = {"zoom": "Zoom", "meet": "Google Meet"}
 
 

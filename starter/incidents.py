@@ -8,7 +8,6 @@ await incidents.post_update(incident_id, StatusUpdate(text="Rolled back"))
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import re
 from collections.abc import Callable
@@ -18,12 +17,10 @@ from typing import Any, Literal
 
 from temporalio.client import (
     Client,
-    WithStartWorkflowOperation,
     WorkflowExecutionStatus,
     WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -38,18 +35,14 @@ from domain.models import (
     DebriefNote,
     DebriefStart,
     Declaration,
-    DedupClaim,
     DedupGrant,
-    DirectoryState,
     FollowupAdd,
     FollowupTicket,
     IncidentInput,
     IncidentState,
     ReactionAdded,
-    ReminderCancel,
     ReminderOrder,
     ReminderRecord,
-    ReminderView,
     Resolution,
     RoleChange,
     SeverityChange,
@@ -58,35 +51,21 @@ from domain.models import (
     TicketOrder,
     TimelineEvent,
 )
-from domain.naming import DIRECTORY_WORKFLOW_ID, incident_workflow_id
+from domain.naming import incident_workflow_id
 from domain.settings import Settings
 from domain.vocab import Severity, Stage, Status, incident_label
 from starter import logs
+from starter.directory_client import Directory
+
+# The errors callers catch are imported from here too (`from starter.incidents import IncidentError`).
+from starter.errors import CommandRejected as CommandRejected
+from starter.errors import IncidentBusy as IncidentBusy
+from starter.errors import IncidentError as IncidentError
+from starter.errors import IncidentNotFound as IncidentNotFound
+from starter.reminders import Reminders
 from workflows import attributes
 from workflows.directory import IncidentDirectoryWorkflow
 from workflows.incident import IncidentWorkflow
-from workflows.reminder import ReminderWorkflow, reminder_workflow_id
-
-DIRECTORY_ATTEMPTS = 4  # 0.1 + 0.2 + 0.4 s of backoff at most
-PERMANENT_RPC = frozenset(
-    {RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNAUTHENTICATED}
-)
-
-
-class IncidentError(Exception):
-    """A problem the caller can act on; the message is safe to show a user."""
-
-
-class IncidentNotFound(IncidentError):
-    pass
-
-
-class CommandRejected(IncidentError):
-    pass
-
-
-class IncidentBusy(IncidentError):
-    """A transient state worth retrying (e.g. an alert key that is being released)."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +113,8 @@ class Incidents:
         self.config = config or WarroomConfig()
         self.call_provider = call_provider  # a call for every incident declared here
         self._channels: dict[str, int] = {}  # channel -> incident; never changes once known
-        self._claims: dict[str, asyncio.Future[DedupGrant]] = {}
+        self.directory = Directory(client, task_queue)
+        self.reminders = Reminders(client)
 
     @classmethod
     def from_settings(
@@ -150,40 +130,6 @@ class Incidents:
         )
 
     # --- declaring ------------------------------------------------------------------------------------
-
-    async def allocate_id(self, request_id: str | None = None) -> int:
-        """The next incident ID; the same `request_id` again gets the same ID (see `declare`)."""
-        update_id = None if request_id is None else f"allocate-{request_id}"
-        return await self._directory_update(IncidentDirectoryWorkflow.allocate_id, update_id=update_id)
-
-    async def _directory_update(self, update: Any, *args: Any, update_id: str | None = None) -> Any:
-        """An update on the directory, starting it first if this is the deployment's first incident.
-
-        An update that lands while the directory continues as new is aborted by the server; it is retried
-        a few times (within Slack's 3 s). A retried allocation may skip an ID, never reuse one. With
-        `update_id` every attempt is the same update: Temporal applies it once per directory run and hands
-        a repeat the first one's result.
-        """
-        for attempt in range(DIRECTORY_ATTEMPTS):
-            start = WithStartWorkflowOperation(  # one operation object per call
-                IncidentDirectoryWorkflow.run,
-                DirectoryState(),
-                id=DIRECTORY_WORKFLOW_ID,
-                task_queue=self.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            )
-            try:
-                return await self.client.execute_update_with_start_workflow(
-                    update, *args, start_workflow_operation=start, id=update_id
-                )
-            except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
-                permanent = isinstance(err, RPCError) and err.status in PERMANENT_RPC
-                task = asyncio.current_task()  # cancelled: our caller's deadline, not the server, ended it
-                cancelled = task is not None and task.cancelling() > 0
-                if permanent or cancelled or attempt == DIRECTORY_ATTEMPTS - 1:
-                    raise
-                await asyncio.sleep(0.1 * 2**attempt)
-        raise AssertionError("unreachable")
 
     async def declare(
         self,
@@ -207,7 +153,7 @@ class Incidents:
         in `on_declared` again. (A repeat after the directory continued as new, every few hundred
         incidents, would get a new ID.)
         """
-        incident_id = await self.allocate_id(request_id)
+        incident_id = await self.directory.allocate_id(request_id)
         logs.bind_incident(incident_id)
         # A private incident's broadcast channels only ever see that it exists and who leads it.
         channels = self.broadcast_channels if broadcast_channels is None else broadcast_channels
@@ -266,7 +212,7 @@ class Incidents:
         key = group.dedup_key
         # Repeats are the common case (Alertmanager re-sends every repeat_interval): a query and a signal.
         # Only a key the directory does not know yet costs an update there (at most 10 run at once).
-        found = await self._query_directory(IncidentDirectoryWorkflow.incident_for_key, key) if key else None
+        found = await self.directory.query(IncidentDirectoryWorkflow.incident_for_key, key) if key else None
         if found is not None:
             try:
                 await self._call(found, "signal", IncidentWorkflow.alerts_fired, group)
@@ -276,7 +222,9 @@ class Incidents:
         if group.status == "resolved":
             return AlertOutcome("ignored", None)
         grant = (
-            await self._claim(key) if key else DedupGrant(incident_id=await self.allocate_id(), created=True)
+            await self.directory.claim(key)
+            if key
+            else DedupGrant(incident_id=await self.directory.allocate_id(), created=True)
         )
         logs.bind_incident(grant.incident_id)
         declaration = Declaration(
@@ -301,31 +249,6 @@ class Incidents:
             self._declared(declaration)
         return AlertOutcome("declared" if grant.created else "joined", grant.incident_id)
 
-    async def _claim(self, key: str) -> DedupGrant:
-        """One directory update per key at a time in this process: a burst of identical alerts shares it
-        (the server runs at most 10 updates per workflow at once)."""
-        pending = self._claims.get(key)
-        if pending is not None:  # a follower: the incident is the leader's, declared once
-            grant = await asyncio.shield(pending)
-            return DedupGrant(incident_id=grant.incident_id, created=False)
-        pending = asyncio.ensure_future(self._claim_now(key))
-        self._claims[key] = pending
-        pending.add_done_callback(lambda _: self._claims.pop(key, None))
-        return await asyncio.shield(pending)
-
-    async def _claim_now(self, key: str) -> DedupGrant:
-        grant: DedupGrant = await self._directory_update(IncidentDirectoryWorkflow.claim, DedupClaim(key=key))
-        return grant
-
-    async def _query_directory(self, query: Any, arg: str) -> Any:
-        handle = self.client.get_workflow_handle(DIRECTORY_WORKFLOW_ID)
-        try:
-            return await handle.query(query, arg)
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return None
-            raise
-
     # --- finding ----------------------------------------------------------------------------------------
 
     async def for_channel(self, channel_id: str, channel_name: str | None = None) -> int | None:
@@ -335,7 +258,7 @@ class Incidents:
         if channel_id in self._channels:
             logs.bind_incident(self._channels[channel_id])
             return self._channels[channel_id]
-        found = await self._query_directory(IncidentDirectoryWorkflow.incident_for_channel, channel_id)
+        found = await self.directory.query(IncidentDirectoryWorkflow.incident_for_channel, channel_id)
         if found is None and channel_name:
             found = await self._by_channel_name(channel_id, channel_name)
         if found is not None:
@@ -428,54 +351,11 @@ class Incidents:
 
     async def pending_reminders(self, incident_id: int, user_id: str) -> builtins.list[ReminderRecord]:
         """`user_id`'s reminders from this incident that have not been delivered or cancelled yet."""
-        state = await self.state(incident_id)
-        mine = [r for r in state.reminders if r.user_id == user_id]
-        running = await asyncio.gather(*(self._reminder_running(r.reminder_id) for r in mine))
-        return [r for r, pending in zip(mine, running, strict=True) if pending]
-
-    async def _reminder_running(self, reminder_id: str) -> bool:
-        handle = self.client.get_workflow_handle(reminder_workflow_id(reminder_id))
-        try:
-            description = await handle.describe()
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return False
-            raise
-        return description.status == WorkflowExecutionStatus.RUNNING
+        return await self.reminders.pending((await self.state(incident_id)).reminders, user_id)
 
     async def cancel_reminder(self, reminder_id: str, user_id: str, request_id: str | None = None) -> str:
         """Cancels one of `user_id`'s reminders; it works after the incident has resolved, too."""
-        handle = self.client.get_workflow_handle(reminder_workflow_id(reminder_id))
-        try:
-            reply: CommandReply = await handle.execute_update(
-                ReminderWorkflow.cancel, ReminderCancel(actor=user_id), id=request_id
-            )
-        except WorkflowUpdateFailedError as err:
-            if isinstance(err.cause, ApplicationError):
-                raise CommandRejected(err.cause.message) from None
-            raise
-        except RPCError as err:
-            if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-                raise CommandRejected(await self._finished_reminder(reminder_id)) from None
-            raise
-        return reply.text
-
-    async def _finished_reminder(self, reminder_id: str) -> str:
-        """What to say about a reminder that cannot be cancelled: it does not exist, or it has finished."""
-        handle = self.client.get_workflow_handle(reminder_workflow_id(reminder_id), result_type=ReminderView)
-        try:
-            await handle.describe()
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return f"There is no reminder `{reminder_id}`."
-            raise
-        try:
-            view = await handle.result()
-        except Exception:  # failed or terminated from the Temporal UI
-            return f"Reminder `{reminder_id}` has already ended."
-        if view.status == "cancelled":
-            return f"Reminder `{reminder_id}` was already cancelled."
-        return f"Reminder `{reminder_id}` was already delivered ({view.local})."
+        return await self.reminders.cancel(reminder_id, user_id, request_id)
 
     async def assign_role(self, incident_id: int, change: RoleChange, request_id: str | None = None) -> str:
         return await self._update(incident_id, IncidentWorkflow.assign_role, change, request_id)

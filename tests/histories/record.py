@@ -54,6 +54,14 @@ async def _save(client: Client, workflow_id: str, label: str, run_id: str | None
     return {f"{workflow_id}__{label}.json": compact}
 
 
+async def _resolve_and_save(stack: Stack, incident_id: int, summary: str, label: str) -> Histories:
+    """Resolves the incident, waits for its workflow to complete and saves its history as `label`."""
+    await stack.incidents.resolve(incident_id, Resolution(summary=summary, actor=RESPONDER))
+    client = stack.temporal.client
+    await client.get_workflow_handle(incident_workflow_id(incident_id)).result()
+    return await _save(client, incident_workflow_id(incident_id), label)
+
+
 def readable(history_json: str) -> str:
     """The history with every payload decoded (payload data is base64 in the JSON)."""
     decoded = [history_json]
@@ -122,10 +130,7 @@ async def alert_lifecycle(stack: Stack) -> Histories:
     await inc.handle_alert(group("web-1", "web-2"))
     await inc.handle_alert(group("web-1", "web-2", status="resolved"))
     await wait_quiet(stack, incident_id)
-    await inc.resolve(incident_id, Resolution(summary="autoscaled", actor=RESPONDER))
-    client = stack.temporal.client
-    await client.get_workflow_handle(incident_workflow_id(incident_id)).result()
-    return await _save(client, incident_workflow_id(incident_id), "alert-lifecycle")
+    return await _resolve_and_save(stack, incident_id, "autoscaled", "alert-lifecycle")
 
 
 async def continued_as_new(stack: Stack) -> Histories:
@@ -219,10 +224,7 @@ async def followthrough(stack: Stack) -> Histories:
         incident_id, StageChange(stage=Stage.MITIGATED, context="rolled back", actor=RESPONDER)
     )
     await wait_quiet(stack, incident_id)
-    await inc.resolve(incident_id, Resolution(summary="Rolled back", actor=RESPONDER))
-    client = stack.temporal.client
-    await client.get_workflow_handle(incident_workflow_id(incident_id)).result()
-    return await _save(client, incident_workflow_id(incident_id), "followthrough")
+    return await _resolve_and_save(stack, incident_id, "Rolled back", "followthrough")
 
 
 async def channel_refused(stack: Stack) -> Histories:
@@ -232,10 +234,7 @@ async def channel_refused(stack: Stack) -> Histories:
     inc = stack.incidents
     incident_id = await inc.declare("Checkout down", Severity.SEV2, declared_by=RESPONDER)
     await inc.post_update(incident_id, StatusUpdate(text="Rolled back", actor=RESPONDER))
-    await inc.resolve(incident_id, Resolution(summary="fixed", actor=RESPONDER))
-    client = stack.temporal.client
-    await client.get_workflow_handle(incident_workflow_id(incident_id)).result()
-    return await _save(client, incident_workflow_id(incident_id), "channel-refused")
+    return await _resolve_and_save(stack, incident_id, "fixed", "channel-refused")
 
 
 CONFIG_TEXT = "warroom.toml"  # a scenario setting holding warroom.toml's text, written to a file for the run
@@ -254,10 +253,7 @@ async def stage_broadcasts(stack: Stack) -> Histories:
     )
     await inc.post_update(incident_id, StatusUpdate(text="Rolling back", actor=RESPONDER))
     await wait_quiet(stack, incident_id)
-    await inc.resolve(incident_id, Resolution(summary="Rolled back", actor=RESPONDER))
-    client = stack.temporal.client
-    await client.get_workflow_handle(incident_workflow_id(incident_id)).result()
-    return await _save(client, incident_workflow_id(incident_id), "stage-broadcasts")
+    return await _resolve_and_save(stack, incident_id, "Rolled back", "stage-broadcasts")
 
 
 Scenario = Callable[[Stack], Coroutine[Any, Any, Histories]]

@@ -1,0 +1,144 @@
+"""The payloads of the workflows' updates and signals: what each command, reaction or directory call asks.
+
+`domain.models` re-exports each of them, so callers import them from either place.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from domain.base import Model
+from domain.vocab import Severity, Stage
+
+CallProviderName = Literal["zoom", "meet"]
+
+
+class StageChange(Model):
+    stage: Stage
+    context: str = ""
+    actor: str | None = None
+    # When set (the stage modal), replaces this incident's broadcast channels.
+    broadcast_channels: tuple[str, ...] | None = None
+
+
+class StatusUpdate(Model):
+    text: str
+    actor: str | None = None
+
+
+class SeverityChange(Model):
+    severity: Severity
+    reason: str = ""
+    actor: str | None = None
+
+
+class CommanderChange(Model):
+    user_id: str
+    actor: str | None = None
+
+
+class BroadcastChange(Model):
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    actor: str | None = None
+
+
+class CallStart(Model):
+    """`/incident call [zoom|meet]`: a new call, replacing the current one."""
+
+    provider: CallProviderName
+    actor: str | None = None
+
+
+class TicketOrder(Model):
+    """`/incident jira <summary>`."""
+
+    summary: str
+    actor: str | None = None
+
+
+class RoleChange(Model):
+    """`/incident role <role> @user` (and `/incident commander @user`, the `commander` role)."""
+
+    role: str
+    user_id: str
+    actor: str | None = None
+
+
+class FollowupAdd(Model):
+    text: str
+    actor: str | None = None
+    link: str | None = None  # permalink of the message, for a follow-up recorded by a reaction
+
+
+class FollowupReaction(Model):
+    """A follow-up reaction on a message: the message (fetched by the workflow) becomes a follow-up."""
+
+    channel_id: str
+    message_ts: str
+    user_id: str
+
+
+class FollowupTicket(Model):
+    """Turn follow-up `followup_id` into a Jira issue."""
+
+    followup_id: int
+    actor: str | None = None
+
+
+class DebriefStart(Model):
+    actor: str | None = None
+
+
+class DebriefNote(Model):
+    """A reply in the debrief's "things to revisit" thread."""
+
+    user_id: str
+    text: str
+    ts: str
+    thread_ts: str
+
+
+class ReminderOrder(Model):
+    """`/incident remind <when> <text>`: `when` is resolved in the caller's Slack time zone."""
+
+    when: str
+    text: str
+    actor: str
+
+
+class ReminderCancel(Model):
+    actor: str
+
+
+class Resolution(Model):
+    summary: str = ""
+    actor: str | None = None
+
+
+class ReactionAdded(Model):
+    """A responder reacted to a message in the incident channel with a broadcast emoji."""
+
+    channel_id: str
+    message_ts: str
+    user_id: str
+    reaction: str
+
+
+class ChannelRegistration(Model):
+    channel_id: str
+    incident_id: int
+
+
+class DedupClaim(Model):
+    key: str
+
+
+class DedupGrant(Model):
+    incident_id: int
+    created: bool  # False: an open incident already has this key
+
+
+class DedupRelease(Model):
+    key: str
+    incident_id: int
