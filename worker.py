@@ -139,6 +139,7 @@ def activities_for(
     configured still register, and answer with the settings they miss."""
     acts = SlackActivities(slack)
     dms = SlackDmActivities(slack)
+    timeline = SlackTimelineActivities(slack)
     return [
         acts.create_channel,
         acts.set_up_channel,
@@ -150,7 +151,8 @@ def activities_for(
         dms.plan_reminder,
         dms.deliver_reminder,
         dms.send_dm,
-        SlackTimelineActivities(slack).publish_timeline,
+        timeline.publish_timeline,
+        timeline.archive_timeline,
         providers_from(settings, session).create_call,
         JiraActivities(settings, session).create_ticket,
     ]

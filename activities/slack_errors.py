@@ -30,6 +30,8 @@ PERMANENT = frozenset(
         "invalid_blocks",
         "invalid_blocks_format",
         "invalid_metadata_format",
+        # A file download answered with Slack's sign-in page: the token cannot read files.
+        "sign_in_page",
     }
 )
 # The message is too big for Slack: it fails the same way everywhere (senders shorten it and try once more).
@@ -60,6 +62,7 @@ ADVICE = {
     "not_authed": "set SLACK_BOT_TOKEN",
     "token_revoked": "reinstall the Slack app and update SLACK_BOT_TOKEN",
     "missing_scope": "add the missing scope from manifest.yml and reinstall the app",
+    "sign_in_page": "add the `files:read` scope from manifest.yml and reinstall the app",
     "channel_not_found": "invite @warroom to the channel or remove it with `/incident broadcast remove`",
     "not_in_channel": "invite @warroom to the channel",
     "is_archived": "unarchive the channel or remove it with `/incident broadcast remove`",

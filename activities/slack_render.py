@@ -240,17 +240,23 @@ def event_line(e: TimelineEvent) -> str:
     return f"• `{e.at:%Y-%m-%d %H:%M:%S}Z` *{e.kind}*{by}: {text}"
 
 
-def timeline_text(events: list[TimelineEvent], incident_id: int) -> str:
-    """The newest events that fit in one message; older ones are counted, and are in the timeline files."""
+def timeline_text(events: list[TimelineEvent], incident_id: int, earlier: int = 0) -> str:
+    """The newest events that fit in one message; older ones (and `earlier`, events not even passed in) are
+    counted, and are in the timeline files."""
     head = [f"*Timeline of {incident_label(incident_id)}*"]
-    return limits.fit_lines(
-        head,
-        [event_line(e) for e in events],
-        omitted=lambda n: (
-            f"… {n} earlier event{'s' if n != 1 else ''} not shown (all are in {limits.TIMELINE_FILE})"
-        ),
-        newest_last=True,
-    )
+    lines = [event_line(e) for e in events]
+
+    def omitted(n: int) -> str:
+        n += earlier
+        return f"… {n} earlier event{'s' if n != 1 else ''} not shown (all are in {limits.TIMELINE_FILE})"
+
+    if earlier <= 0:
+        return limits.fit_lines(head, lines, omitted=omitted, newest_last=True)
+    full = "\n".join([*head, omitted(0), *lines])
+    if len(full) <= limits.MESSAGE_TEXT:
+        return full
+    room = limits.MESSAGE_TEXT - len(omitted(0)) - 1  # so that the note is never left out
+    return limits.fit_lines(head, lines, omitted=omitted, newest_last=True, limit=room)
 
 
 FOLLOWUP_TEXT = 2_000  # one follow-up in a list: the full text is in the timeline files

@@ -1,33 +1,36 @@
 """At resolve: the incident's timeline, summarised in its channel, with Markdown and JSON files in the thread.
+During a long incident: its older events, archived in private files that the export reads back.
 
-Uploads use Slack's external flow: `files.getUploadURLExternal`, a POST of the bytes to the URL it answers,
-then `files.completeUploadExternal` sharing the files in the summary's thread. slack_sdk's `files_upload_v2`
-makes the same calls, but a failed byte upload surfaces there as a bare `SlackRequestError` without the
-`Retry-After` of a 429; here it becomes a `SlackCallError` like any other Slack failure.
+Files go through `activities.slack_files` (Slack's external upload flow; reading with the bot token).
 
 Idempotency: the summary goes through `_post_once` (found again by its metadata key); on a retried attempt the
-thread is read first and only the files not already shared there by warroom are uploaded.
+thread is read first and only the files not already shared there by warroom are uploaded. An archived part
+uploaded by an attempt whose answer was lost stays a private file nobody sees; the retry uploads it again.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import json
+from datetime import datetime
 
-import aiohttp
+from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import slack_limits as limits
 from activities import timeline_render as render
-from activities.slack_base import MAX_LOOKUP_PAGES, SlackBase
-from activities.slack_errors import SlackCallError, _retry_after
-from domain.effects import TimelineExportRequest
+from activities.slack_base import MAX_LOOKUP_PAGES
+from activities.slack_errors import SlackCallError
+from activities.slack_files import SlackFiles
+from domain.effects import TimelineArchiveRequest, TimelineExportRequest
+from domain.models import IncidentResult, TimelineEvent
 
-UPLOAD_STEP = "file upload"  # how the byte upload is named in errors (its URL is a credential: never shown)
+PARALLEL_DOWNLOADS = 8  # archived parts read at once by the export
 
 
-class SlackTimelineActivities(SlackBase):
-    """The timeline export: one summary message and its two files."""
+class SlackTimelineActivities(SlackFiles):
+    """The timeline export (one summary message and its two files) and the archive of older events."""
 
     @activity.defn
     async def publish_timeline(self, req: TimelineExportRequest) -> str:
@@ -42,17 +45,18 @@ class SlackTimelineActivities(SlackBase):
                 non_retryable=True,
             )
         md_name, json_name = render.file_names(view.incident_id)
-        files = {
-            md_name: render.timeline_markdown(result, view).encode(),
-            json_name: render.timeline_json(result, view).encode(),
-        }
         try:
+            result = await self._with_archived_events(result)
+            files = {
+                md_name: render.timeline_markdown(result, view).encode(),
+                json_name: render.timeline_json(result, view).encode(),
+            }
             summary = limits.fit_text(render.summary_text(result, view))
             ts = await self._post_once(channel, req.key, summary)
             shared = await self._shared_names(channel, ts) if activity.info().attempt > 1 else set()
             missing = {name: data for name, data in files.items() if name not in shared}
             if missing:
-                await self._upload(channel, ts, missing)
+                await self._upload(missing, channel, ts)
         except SlackCallError as err:
             raise err.to_application_error() from None
         activity.logger.info(
@@ -65,7 +69,58 @@ class SlackTimelineActivities(SlackBase):
         )
         return ts
 
+    @activity.defn
+    async def archive_timeline(self, req: TimelineArchiveRequest) -> str:
+        """Uploads the events as `inc-<id>-timeline-part-<n>.json`, private to warroom (shared nowhere, so
+        nobody is notified); returns the file's ID for the export to read back."""
+        document = {
+            "incident_id": req.incident_id,
+            "part": req.part,
+            "first_event": req.first,
+            "events": [e.model_dump(mode="json") for e in req.events],
+        }
+        name = f"inc-{req.incident_id}-timeline-part-{req.part}.json"
+        try:
+            (file_id,) = await self._upload({name: json.dumps(document).encode()})
+        except SlackCallError as err:
+            raise err.to_application_error() from None
+        activity.logger.info(
+            "timeline part archived",
+            extra={"incident_id": req.incident_id, "part": req.part, "events": len(req.events)},
+        )
+        return file_id
+
     # --- helpers ----------------------------------------------------------------------------------------
+
+    async def _with_archived_events(self, result: IncidentResult) -> IncidentResult:
+        """The result with its archived parts read back in front of its newest events. A part Slack no
+        longer has (deleted) becomes one `problem` event saying which events are missing."""
+        if not result.timeline_parts and not result.timeline_lost:
+            return result
+        gate = asyncio.Semaphore(PARALLEL_DOWNLOADS)
+
+        async def part(n: int, file_id: str) -> list[TimelineEvent]:
+            async with gate:
+                return await self._read_part(n, file_id, result.declared_at)
+
+        parts = await asyncio.gather(*(part(n, f) for n, f in enumerate(result.timeline_parts, 1)))
+        events = [e for p in parts for e in p]
+        if result.timeline_lost:
+            events.append(_lost(result))
+        return result.model_copy(update={"timeline": [*events, *result.timeline]})
+
+    async def _read_part(self, n: int, file_id: str, at: datetime) -> list[TimelineEvent]:
+        try:
+            data = json.loads(await self._download(file_id))
+            return [TimelineEvent.model_validate(e) for e in data["events"]]
+        except SlackCallError as err:
+            if err.error != "file_not_found":
+                raise
+            why = "Slack no longer has the file"
+        except (ValueError, KeyError, TypeError, ValidationError):
+            why = "the file is not a timeline part"
+        text = f"archived timeline part {n} ({file_id}) could not be read back: {why}"
+        return [TimelineEvent(at=at, kind="problem", text=text)]
 
     async def _shared_names(self, channel: str, thread_ts: str) -> set[str]:
         """Names of the files warroom already shared in the thread (an earlier attempt's uploads)."""
@@ -85,43 +140,13 @@ class SlackTimelineActivities(SlackBase):
                 break
         return names
 
-    async def _upload(self, channel: str, thread_ts: str, files: dict[str, bytes]) -> None:
-        """Uploads the files and shares them together, as one reply in the thread."""
-        uploaded: list[dict[str, Any]] = []
-        for name, data in files.items():
-            target = await self._call("files.getUploadURLExternal", filename=name, length=len(data))
-            await self._send_bytes(str(target["upload_url"]), data)
-            uploaded.append({"id": str(target["file_id"]), "title": name})
-        await self._call(
-            "files.completeUploadExternal", files=uploaded, channel_id=channel, thread_ts=thread_ts
-        )
 
-    async def _send_bytes(self, url: str, data: bytes) -> None:
-        """POSTs a file's bytes to its upload URL with the Web API client's session, proxy and TLS."""
-        client = self._client
-        session = client.session
-        own = session is None or session.closed
-        if own:
-            session = aiohttp.ClientSession(trust_env=client.trust_env_in_session)
-        assert session is not None
-        try:
-            async with session.post(
-                url,
-                data=data,
-                headers={"Content-Type": "application/octet-stream"},
-                timeout=aiohttp.ClientTimeout(total=client.timeout),
-                proxy=client.proxy,
-                ssl=client.ssl if client.ssl is not None else True,
-            ) as response:
-                if response.status != 200:
-                    status = response.status
-                    error = "ratelimited" if status == 429 else f"http_{status}"
-                    raise SlackCallError(UPLOAD_STEP, error, status, _retry_after(response.headers))
-                await response.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ApplicationError(
-                f"Slack unreachable during {UPLOAD_STEP}: {type(exc).__name__}", type="SlackUnavailable"
-            ) from None
-        finally:
-            if own:
-                await session.close()
+def _lost(result: IncidentResult) -> TimelineEvent:
+    """Events dropped while Slack refused the archive for too long (`workflows.archive.drop_excess`)."""
+    n = result.timeline_lost
+    text = (
+        f"{n} timeline event{'s' if n != 1 else ''} recorded after the events above were lost: Slack refused"
+        " to archive them for too long"
+    )
+    at = result.timeline[0].at if result.timeline else result.declared_at
+    return TimelineEvent(at=at, kind="problem", text=text)

@@ -17,6 +17,7 @@ from domain.models import (
     IncidentView,
     Model,
     PendingDm,
+    TimelineEvent,
 )
 from domain.models import TicketInfo as TicketInfo
 from domain.naming import DEFAULT_CHANNEL_TEMPLATE
@@ -145,6 +146,15 @@ class ReminderPlan(Model):
 
 
 # --- The timeline afterwards (activities/slack_timeline) ---------------------------------------------------
+
+
+class TimelineArchiveRequest(Model):
+    """A long incident's older timeline events, kept as a private Slack file until the export reads them."""
+
+    incident_id: int
+    part: int  # 1, 2, ...: the file is `inc-<id>-timeline-part-<part>.json`
+    first: int  # the number of the part's first event in the incident's whole timeline (from 1)
+    events: list[TimelineEvent]
 
 
 class TimelineExportRequest(Model):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from domain.alerts import AlertGroup
 from domain.base import Model as Model
@@ -32,6 +32,7 @@ from domain.requests import SeverityChange as SeverityChange
 from domain.requests import StageChange as StageChange
 from domain.requests import StatusUpdate as StatusUpdate
 from domain.requests import TicketOrder as TicketOrder
+from domain.state_compat import upgrade
 from domain.vocab import BROADCAST_REACTIONS, Severity, Stage, Status
 
 DEFAULT_REACTIONS = tuple(sorted(BROADCAST_REACTIONS))
@@ -194,11 +195,9 @@ class Announcement(Model):
     # A broadcast reaction holding its place in the queue: its message is read when its turn comes.
     reaction: ReactionAdded | None = None
     quoted: bool = False  # text is Slack mrkdwn quoted from a message; shown unchanged
-
-
-class PendingReaction(Model):
-    key: str
-    reaction: ReactionAdded
+    # A reaction queued by a run from before patch reactions-in-order: its message is read before the rest of
+    # the queue, and its update then joins the end (see domain.state_compat).
+    read_first: bool = False
 
 
 class IncidentView(Model):
@@ -230,7 +229,11 @@ class IncidentView(Model):
 
 
 class IncidentState(BaseModel):
-    """The single source of truth for one incident; carried whole across continue-as-new."""
+    """The single source of truth for one incident; carried across continue-as-new.
+
+    Bounded whatever the incident's length: the timeline keeps its newest events (older ones are archived in
+    parts, `workflows.archive`), dedup lists keep their newest entries (`MAX_REMEMBERED`), counters count.
+    """
 
     incident_id: int
     title: str
@@ -249,10 +252,16 @@ class IncidentState(BaseModel):
     channel_ready: bool = False
     channel_error: str | None = None  # Slack refused to create the channel: the incident goes on without one
     broadcasts: list[BroadcastThread] = Field(default_factory=list)
-    timeline: list[TimelineEvent] = Field(default_factory=list)
+    timeline: list[TimelineEvent] = Field(default_factory=list)  # the newest events, after the archived ones
+    timeline_parts: list[str] = Field(default_factory=list)  # Slack file IDs of archived parts, oldest first
+    timeline_archived: int = 0  # events in those parts
+    timeline_lost: int = 0  # events dropped because Slack refused to archive them for too long
+    archive_failures: int = 0  # archive attempts failed in a row
+    events_recorded: int = 0  # every event ever recorded (archived + lost + in `timeline`)
+    updates_posted: int = 0  # status updates sent out: commands and broadcast reactions
+    nudges_sent: int = 0
     outbox: list[Announcement] = Field(default_factory=list)
-    pending_reactions: list[PendingReaction] = Field(default_factory=list)
-    reacted_messages: list[str] = Field(default_factory=list)  # message ts already broadcast
+    reacted_messages: list[str] = Field(default_factory=list)  # newest message ts already broadcast
     overview_version: int = 0  # bumped by every change the overview shows
     overview_published: int = 0  # the version every overview showed after the last edit completed
     ever_mitigated: bool = False
@@ -261,7 +270,7 @@ class IncidentState(BaseModel):
     next_seq: int = 1
     dedup_key: str | None = None
     alert: AlertGroup | None = None
-    seen_alerts: list[str] = Field(default_factory=list)  # fingerprints already shown
+    seen_alerts: list[str] = Field(default_factory=list)  # newest alert fingerprints already shown
     alerts_resolved: bool = False
     resolve_mitigates: bool = False
     stage_broadcasts: dict[str, tuple[str, ...]] = Field(default_factory=dict)
@@ -288,6 +297,11 @@ class IncidentState(BaseModel):
     debrief_ts: str | None = None  # the "things to revisit" thread
     debrief_requested: bool = False
     stage_reached: dict[str, datetime] = Field(default_factory=dict)  # stage -> when it was first reached
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_older_runs(cls, data: Any) -> Any:
+        return upgrade(data)
 
     def view(self) -> IncidentView:
         return IncidentView(
@@ -329,20 +343,14 @@ class IncidentState(BaseModel):
             source=self.source,
             commander=self.commander,
             roles=dict(self.roles),
+            timeline_parts=list(self.timeline_parts),
+            timeline_archived=self.timeline_archived,
+            timeline_lost=self.timeline_lost,
         )
 
     @property
     def resolve_requested(self) -> bool:
         return self.status is Status.RESOLVED
-
-    @property
-    def updates_posted(self) -> int:
-        """Status updates sent out: commands and broadcast reactions (the timeline records each once)."""
-        return sum(e.kind in ("update", "reaction") for e in self.timeline)
-
-    @property
-    def nudges_sent(self) -> int:
-        return sum(e.kind == "nudge" for e in self.timeline)
 
     @property
     def overview_stale(self) -> bool:
@@ -359,7 +367,11 @@ class IncidentInput(Model):
 
 
 class IncidentResult(Model):
-    """What a finished incident workflow returns: the record for the analysis afterwards."""
+    """What a finished incident workflow returns: the record for the analysis afterwards.
+
+    `timeline` is the newest events; a long incident's earlier ones are in `timeline_parts` (private Slack
+    files, `workflows.archive`), and the timeline exported at resolve has them all.
+    """
 
     incident_id: int
     title: str
@@ -377,6 +389,9 @@ class IncidentResult(Model):
     source: str = "slack"
     commander: str | None = None
     roles: dict[str, str] = Field(default_factory=dict)
+    timeline_parts: list[str] = Field(default_factory=list)
+    timeline_archived: int = 0
+    timeline_lost: int = 0
 
 
 class CommandReply(Model):

@@ -9,7 +9,7 @@
 4. `files.info` (file) answers a completed file.
 
 Files live beside the sandbox state (`store(state)`); tests read what was uploaded with `uploaded_bytes`.
-`url_private` names the file the way Slack does but is not served.
+`url_private_download` serves the bytes to the bot token (`sandbox.file_downloads`).
 """
 
 from __future__ import annotations

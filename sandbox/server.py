@@ -9,6 +9,7 @@ from types import TracebackType
 from aiohttp import web
 
 from sandbox.control import PLATFORM_KEY, add_routes, control_errors
+from sandbox.file_downloads import add_download_route
 from sandbox.jira import JiraFake
 from sandbox.meet import MeetFake
 from sandbox.platform import Platform
@@ -36,6 +37,7 @@ def create_app(
     app.router.add_route("POST", "/api/{method}", handle_api)
     app.router.add_route("GET", "/api/{method}", handle_api)
     add_routes(app)
+    add_download_route(app)
     for vendor in vendors:
         vendor.add_routes(app)
     return app

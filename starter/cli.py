@@ -206,7 +206,7 @@ async def _run_incident_command(args: argparse.Namespace, settings: Settings) ->
             case "status":
                 state = await inc.state(_incident(args.incident))
                 return json.dumps(
-                    state.model_dump(mode="json", exclude={"outbox", "pending_reactions"}), indent=2
+                    state.model_dump(mode="json", exclude={"outbox"}), indent=2
                 )
             case "list":
                 found = await inc.list(

@@ -33,7 +33,7 @@ from domain.settings import Settings
 from domain.vocab import Status, incident_label
 from starter.incidents import Incidents
 
-TIMELINE_LIMIT = 40  # events shown by /incident timeline; the full record is the workflow's result
+TIMELINE_LIMIT = 40  # events shown by /incident timeline; the full record is the file exported at resolve
 REMINDER_TEXT = 3_000  # one reminder in the list (its full text is in its DM)
 STATUS_TICKETS = 50  # Jira issues listed by /incident status
 
@@ -180,8 +180,9 @@ class Dispatcher:
             case cmd.Status():
                 text = status_text(await inc.state(incident_id))
             case cmd.Timeline():
-                events = await inc.timeline(incident_id)
-                text = render.timeline_text(events[-TIMELINE_LIMIT:], incident_id)
+                state = await inc.state(incident_id)
+                shown = state.timeline[-TIMELINE_LIMIT:]
+                text = render.timeline_text(shown, incident_id, earlier=state.events_recorded - len(shown))
             case cmd.StartCall(provider=asked):
                 provider, _ = self.integrations.call_provider_for(asked)
                 assert provider is not None  # _not_set_up answered otherwise

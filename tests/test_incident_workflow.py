@@ -37,7 +37,7 @@ async def wait_quiet(stack: Stack, incident_id: int) -> None:
 
     async def drained() -> bool:
         s = await stack.incidents.state(incident_id)
-        pending = s.outbox or s.pending_reactions or s.overview_stale
+        pending = s.outbox or s.overview_stale
         missing = [b for b in s.broadcasts if b.active and b.overview_ts is None and b.error is None]
         return bool(s.channel_ready and not pending and not missing)
 

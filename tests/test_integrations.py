@@ -23,7 +23,7 @@ async def settled(stack: Stack, incident_id: int) -> Any:
 
     async def check() -> Any:
         s = await stack.state(incident_id)
-        busy = s.outbox or s.pending_reactions or s.overview_stale or s.pending_calls or s.pending_tickets
+        busy = s.outbox or s.overview_stale or s.pending_calls or s.pending_tickets
         missing = [b for b in s.broadcasts if b.active and b.overview_ts is None and b.error is None]
         unmarked = s.call is not None and not s.call_bookmarked
         return s if s.channel_ready and not busy and not missing and not unmarked else None

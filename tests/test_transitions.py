@@ -83,7 +83,7 @@ def test_reactions_broadcast_once_and_followup_reactions_queue_a_followup() -> N
     assert key == "inc7:1:reaction"
     assert transitions.take_reaction(s, mega) is None  # once per message
     transitions.queue_reaction(s, key, mega, in_order=True)
-    assert s.outbox[0].reaction == mega and not s.pending_reactions
+    assert s.outbox[0].reaction == mega and not s.outbox[0].read_first
     memo = mega.model_copy(update={"reaction": "memo"})
     assert transitions.take_reaction(s, memo) is None
     assert len(s.pending_followup_reactions) == 1

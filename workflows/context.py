@@ -50,7 +50,7 @@ class IncidentContext:
     def __init__(self, s: IncidentState) -> None:
         self.s = s
         self.opening = True  # the channel is being created; notes wait for it
-        self._logged = len(s.timeline)  # timeline events already logged (a continued run logged its own)
+        self._logged = s.events_recorded  # events already logged (a continued run logged its own)
 
     # --- the timeline, the log and the Temporal UI -----------------------------------------------------
 
@@ -63,9 +63,11 @@ class IncidentContext:
     def report(self) -> None:
         """Logs the timeline events not logged yet and refreshes the Temporal UI's current details: call it
         after every transition."""
-        for event in self.s.timeline[self._logged :]:
-            observe.log_event(self.s, event.kind, event.text)
-        self._logged = len(self.s.timeline)
+        s = self.s
+        new = min(s.events_recorded - self._logged, len(s.timeline))
+        for event in s.timeline[len(s.timeline) - new :] if new > 0 else ():
+            observe.log_event(s, event.kind, event.text)
+        self._logged = s.events_recorded
         observe.show_incident(self.s)
 
     def changed(self) -> None:

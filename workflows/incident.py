@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.naming import DIRECTORY_WORKFLOW_ID
     from domain.vocab import Stage, Status, incident_label
     from workflows import attributes, broadcasts, observe, patches, remind, transitions
+    from workflows.archive import TimelineArchive
     from workflows.channel import Channel
     from workflows.context import IncidentContext, reject
     from workflows.directory import IncidentDirectoryWorkflow
@@ -64,6 +65,7 @@ class IncidentWorkflow:
         self._ctx = IncidentContext(self._s)
         self._outbox = Outbox(self._ctx)
         self._integrations = Integrations(self._ctx)
+        self._archive = TimelineArchive(self._ctx)
         if inp.state is None and d.call_provider is not None:
             transitions.order_call(self._s, d.call_provider)
 
@@ -87,9 +89,15 @@ class IncidentWorkflow:
         self._ctx.opening = False
         while True:
             await workflow.wait_condition(
-                lambda: self._outbox.has_work() or s.resolve_requested or self._should_continue_as_new()
+                lambda: (
+                    self._outbox.has_work()
+                    or s.resolve_requested
+                    or self._should_continue_as_new()
+                    or self._archive.due()
+                )
             )
             await self._outbox.drain(hand_over=self._hand_over_queued_work)
+            await self._archive.run()
             if s.resolve_requested and not self._outbox.has_work():
                 break
             if self._should_continue_as_new():
@@ -395,4 +403,5 @@ class IncidentWorkflow:
 
     @workflow.query
     def timeline(self) -> list[TimelineEvent]:
+        """The newest events (a long incident's older ones are archived: `state().events_recorded`)."""
         return self._s.timeline

@@ -30,7 +30,6 @@ with workflow.unsafe.imports_passed_through():
         BroadcastThread,
         FollowupReaction,
         PendingDm,
-        PendingReaction,
         ReactionAdded,
     )
     from workflows import broadcasts, observe, transitions
@@ -48,7 +47,6 @@ class Outbox:
         s = self._s
         return bool(
             s.outbox
-            or s.pending_reactions
             or s.overview_stale
             or self.missing_overviews()
             or self._call_needs_bookmark()
@@ -71,9 +69,7 @@ class Outbox:
         queue goes to the next run with the state. The final drain before completing always finishes.
         """
         s = self._s
-        while s.pending_reactions:
-            await self._resolve_reaction(s.pending_reactions[0])
-            s.pending_reactions.pop(0)
+        await self._read_first()
         while s.pending_followup_reactions:
             await self._followup_from_reaction(s.pending_followup_reactions[0])
             s.pending_followup_reactions.pop(0)
@@ -86,29 +82,38 @@ class Outbox:
             await self._open_debrief_thread()
         if s.overview_stale or self.missing_overviews():
             await self.publish_overviews()
-        while s.outbox:
+        # `read_first` reactions queued meanwhile wait for the next drain, which reads them first.
+        while (i := self._next_in_order()) is not None:
             if hand_over is not None and hand_over():
                 return
-            if s.outbox[0].reaction is not None:  # a reaction's turn: read its message now
-                placeholder = s.outbox[0]
-                assert placeholder.reaction is not None
-                resolved = await self._reaction_announcement(placeholder.key, placeholder.reaction)
+            head = s.outbox[i]
+            if head.reaction is not None:  # a reaction's turn: read its message now
+                resolved = await self._reaction_announcement(head.key, head.reaction)
                 if resolved is None:
-                    s.outbox.pop(0)
+                    s.outbox.pop(i)
                     continue
-                s.outbox[0] = resolved
+                s.outbox[i] = resolved
                 observe.show_incident(s)
             if self.missing_overviews():  # a channel added meanwhile gets its overview before the update
                 await self.publish_overviews()
-            await self._announce(s.outbox[0])
-            s.outbox.pop(0)
+            await self._announce(s.outbox[i])
+            s.outbox.pop(i)
 
-    async def _resolve_reaction(self, pending: PendingReaction) -> None:
-        """Runs from before patch reactions-in-order: the reaction's update joins the end of the queue."""
-        announcement = await self._reaction_announcement(pending.key, pending.reaction)
-        if announcement is not None:
-            self._s.outbox.append(announcement)
-            observe.show_incident(self._s)
+    def _next_in_order(self) -> int | None:
+        """Where the next announcement to post is in the outbox (skipping `read_first` reactions)."""
+        return next((i for i, a in enumerate(self._s.outbox) if not a.read_first), None)
+
+    async def _read_first(self) -> None:
+        """Reactions queued by runs from before patch reactions-in-order: each message is read before the rest
+        of the queue, in order, and its update joins the end of the queue (what those runs did)."""
+        s = self._s
+        while (i := next((i for i, a in enumerate(s.outbox) if a.read_first), None)) is not None:
+            placeholder = s.outbox.pop(i)
+            assert placeholder.reaction is not None
+            announcement = await self._reaction_announcement(placeholder.key, placeholder.reaction)
+            if announcement is not None:
+                s.outbox.append(announcement)
+                observe.show_incident(s)
 
     async def _reaction_announcement(self, key: str, r: ReactionAdded) -> Announcement | None:
         """Reads the reacted-to message; None when there is nothing to broadcast (gone, or warroom's own)."""

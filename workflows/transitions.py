@@ -27,15 +27,17 @@ from domain.models import (
     IncidentState,
     PendingCall,
     PendingDm,
-    PendingReaction,
     PendingTicket,
     ReactionAdded,
     ReminderRecord,
     TicketInfo,
     TimelineEvent,
 )
+from domain.state_compat import UPDATE_KINDS
 from domain.vocab import Severity, Stage, Status
 from workflows import broadcasts
+
+MAX_REMEMBERED = 2_000  # entries kept by each dedup list (reacted messages, alert fingerprints)
 
 # --- a new incident and the bookkeeping every transition uses --------------------------------------------
 
@@ -54,7 +56,9 @@ def new_state(d: Declaration, now: datetime) -> IncidentState:
         broadcasts=[BroadcastThread(channel_id=c) for c in dict.fromkeys(d.broadcast_channels)],
         dedup_key=d.dedup_key,
         alert=d.alert,
-        seen_alerts=[a.fingerprint for a in d.alert.alerts] if d.alert else [],
+        seen_alerts=list(dict.fromkeys(a.fingerprint for a in d.alert.alerts))[-MAX_REMEMBERED:]
+        if d.alert
+        else [],
         resolve_mitigates=d.resolve_mitigates,
         stage_broadcasts=d.stage_broadcasts,
         broadcast_reactions=d.broadcast_reactions,
@@ -83,6 +87,18 @@ def record(
     quoted: bool = False,
 ) -> None:
     s.timeline.append(TimelineEvent(at=now, kind=kind, text=text, actor=actor, link=link, quoted=quoted))
+    s.events_recorded += 1
+    if kind in UPDATE_KINDS:
+        s.updates_posted += 1
+    elif kind == "nudge":
+        s.nudges_sent += 1
+
+
+def remember(seen: list[str], item: str) -> None:
+    """Adds `item` to a dedup list, dropping the oldest entries beyond `MAX_REMEMBERED` (the list stays
+    bounded however long the incident runs; something older than that is old enough to show again)."""
+    seen.append(item)
+    del seen[: max(0, len(seen) - MAX_REMEMBERED)]
 
 
 def queue(
@@ -318,7 +334,7 @@ def debrief_note(s: IncidentState, now: datetime, note: DebriefNote) -> None:
     k = f"debrief:{note.ts}"
     if not s.debrief_ts or note.thread_ts != s.debrief_ts or k in s.reacted_messages:
         return
-    s.reacted_messages.append(k)
+    remember(s.reacted_messages, k)
     record(s, now, "debrief", note.text, note.user_id, quoted=True)
 
 
@@ -332,7 +348,7 @@ def take_reaction(s: IncidentState, reaction: ReactionAdded) -> str | None:
     if s.status is not Status.RESOLVED and reaction.reaction in s.followup_reactions:
         k = f"followup:{reaction.message_ts}"
         if reaction.channel_id == s.channel_id and k not in s.reacted_messages:
-            s.reacted_messages.append(k)
+            remember(s.reacted_messages, k)
             s.pending_followup_reactions.append(
                 FollowupReaction(
                     channel_id=reaction.channel_id,
@@ -345,19 +361,24 @@ def take_reaction(s: IncidentState, reaction: ReactionAdded) -> str | None:
         return None
     if reaction.channel_id != s.channel_id or reaction.message_ts in s.reacted_messages:
         return None
-    s.reacted_messages.append(reaction.message_ts)
+    remember(s.reacted_messages, reaction.message_ts)
     return key(s, "reaction")
 
 
 def queue_reaction(s: IncidentState, k: str, reaction: ReactionAdded, *, in_order: bool) -> None:
-    """`in_order` (patch reactions-in-order): the update takes its place in the outbox now, its message read
-    when its turn comes; otherwise it waits in `pending_reactions`, read before the outbox."""
-    if in_order:
-        s.outbox.append(
-            Announcement(key=k, kind="reaction", text="", actor=reaction.user_id, reaction=reaction)
+    """The reaction's update takes its place in the outbox now; its message is read when its turn comes.
+    Without `in_order` (runs from before patch reactions-in-order) it is `read_first`: read before the rest
+    of the queue, its update then joining the end, as those runs did."""
+    s.outbox.append(
+        Announcement(
+            key=k,
+            kind="reaction",
+            text="",
+            actor=reaction.user_id,
+            reaction=reaction,
+            read_first=not in_order,
         )
-    else:
-        s.pending_reactions.append(PendingReaction(key=k, reaction=reaction))
+    )
 
 
 def reaction_announcement(
@@ -391,7 +412,9 @@ def alerts_fired(s: IncidentState, now: datetime, group: AlertGroup) -> bool:
     s.alerts_resolved = False
     if not fresh:
         return False
-    s.seen_alerts.extend(a.fingerprint for a in fresh if a.fingerprint not in s.seen_alerts)
+    for fingerprint in dict.fromkeys(a.fingerprint for a in fresh):
+        if fingerprint not in s.seen_alerts:
+            remember(s.seen_alerts, fingerprint)
     text = describe_alerts(fresh)
     record(s, now, "alert", text, None)
     queue(s, "alert", text, None, channel_only=True)

@@ -1,0 +1,247 @@
+"""A month-long incident on the time-skipping server: 20,000 status updates, 5,000 alert re-sends and 500
+reactions over 30 simulated days. Every payload in every run's history stays under 512 KB, the workflow
+continues as new as often as it needs, and the timeline exported at resolve has every event exactly once.
+
+The workflows are the real ones; the activities are in-memory stand-ins with the same names (this test is
+about the workflow's state and history; what each activity does in Slack is proven against the sandbox
+elsewhere). The figures for the record are printed (run with `-s` to see them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from temporalio import activity
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from domain.alerts import AlertGroup, AlertItem
+from domain.effects import (
+    AnnounceRequest,
+    CallLinkRequest,
+    ChannelRef,
+    ChannelSetup,
+    CreateChannelRequest,
+    Delivery,
+    DirectMessageRequest,
+    MessageInfo,
+    MessageRequest,
+    NoteRequest,
+    OverviewRequest,
+    TimelineArchiveRequest,
+    TimelineExportRequest,
+)
+from domain.models import (
+    Declaration,
+    IncidentInput,
+    IncidentResult,
+    ReactionAdded,
+    Resolution,
+    StatusUpdate,
+    TimelineEvent,
+)
+from domain.vocab import Severity
+from tests.conftest import start_time_skipping
+from workflows.directory import IncidentDirectoryWorkflow
+from workflows.incident import IncidentWorkflow
+
+DAYS = int(os.environ.get("SOAK_DAYS", "30"))
+UPDATES, ALERT_RESENDS, REACTIONS = 20_000, 5_000, 500
+NEW_ALERT_EVERY = 10  # one alert re-send in ten carries a new alert; the rest repeat what was shown
+PAYLOAD_LIMIT = 512 * 1024
+CHANNEL, STATUS = "C0SOAK", "C0STATUS"
+RESPONDER = "U0SOAK"
+PARALLEL = 8  # commands in flight at once (the server admits 10 updates in flight per workflow)
+
+
+@dataclass
+class FakeSlack:
+    """Activity stand-ins: every call succeeds at once; archived parts and the export are kept here."""
+
+    parts: dict[str, list[TimelineEvent]] = field(default_factory=dict)
+    exported: list[TimelineEvent] = field(default_factory=list)
+    announced: int = 0
+
+    def activities(self) -> list[object]:
+        @activity.defn(name="create_channel")
+        async def create_channel(req: CreateChannelRequest) -> ChannelRef:
+            return ChannelRef(id=CHANNEL, name=f"inc-{req.incident_id}-soak")
+
+        @activity.defn(name="set_up_channel")
+        async def set_up_channel(req: ChannelSetup) -> str:
+            return "1.000001"
+
+        @activity.defn(name="publish_overview")
+        async def publish_overview(req: OverviewRequest) -> list[Delivery]:
+            return [Delivery(channel_id=t.channel_id, ts=t.ts or "1.000002") for t in req.targets]
+
+        @activity.defn(name="announce")
+        async def announce(req: AnnounceRequest) -> list[Delivery]:
+            self.announced += 1
+            return [Delivery(channel_id=t.channel_id, ts="2.0") for t in req.threads]
+
+        @activity.defn(name="fetch_message")
+        async def fetch_message(req: MessageRequest) -> MessageInfo:
+            return MessageInfo(text=f"reacted message {req.ts}", author=RESPONDER, permalink=None)
+
+        @activity.defn(name="post_note")
+        async def post_note(req: NoteRequest) -> str:
+            return "3.0"
+
+        @activity.defn(name="link_call")
+        async def link_call(req: CallLinkRequest) -> str:
+            return "Bk1"
+
+        @activity.defn(name="send_dm")
+        async def send_dm(req: DirectMessageRequest) -> str:
+            return "4.0"
+
+        @activity.defn(name="archive_timeline")
+        async def archive_timeline(req: TimelineArchiveRequest) -> str:
+            file_id = f"F{req.part:05d}"
+            self.parts[file_id] = list(req.events)
+            return file_id
+
+        @activity.defn(name="publish_timeline")
+        async def publish_timeline(req: TimelineExportRequest) -> str:
+            archived = [e for f in req.result.timeline_parts for e in self.parts[f]]
+            self.exported = [*archived, *req.result.timeline]
+            return "5.0"
+
+        return [
+            create_channel,
+            set_up_channel,
+            publish_overview,
+            announce,
+            fetch_message,
+            post_note,
+            link_call,
+            send_dm,
+            archive_timeline,
+            publish_timeline,
+        ]
+
+
+@pytest.fixture
+async def skipping() -> AsyncIterator[WorkflowEnvironment]:
+    async with await start_time_skipping(auto=False) as env:
+        yield env
+
+
+def alert_group(n: int) -> AlertGroup:
+    """The n-th re-send: the alerts shown so far again, and every NEW_ALERT_EVERY-th time one more."""
+    newest = n // NEW_ALERT_EVERY
+    items = tuple(
+        AlertItem(fingerprint=f"fp{i:05d}", status="firing", name=f"HighLatency{i}")
+        for i in range(max(0, newest - 4), newest + 1)
+    )
+    return AlertGroup(
+        source="alertmanager",
+        dedup_key=None,
+        status="firing",
+        title="Checkout latency",
+        severity=Severity.SEV2,
+        alerts=items,
+    )
+
+
+async def feed_day(handle: WorkflowHandle, day: int) -> None:
+    """One simulated day's share of the updates, alert re-sends and reactions, interleaved."""
+    gate = asyncio.Semaphore(PARALLEL)
+
+    def share(total: int) -> range:
+        return range(total * day // DAYS, total * (day + 1) // DAYS)
+
+    async def update(i: int) -> None:
+        async with gate:
+            await handle.execute_update(
+                IncidentWorkflow.post_update, StatusUpdate(text=f"update {i}", actor=RESPONDER)
+            )
+
+    async def alert(i: int) -> None:
+        async with gate:
+            await handle.signal(IncidentWorkflow.alerts_fired, alert_group(i))
+
+    async def reaction(i: int) -> None:
+        async with gate:
+            ts = f"1700000000.{i:06d}"
+            react = ReactionAdded(channel_id=CHANNEL, message_ts=ts, user_id=RESPONDER, reaction="mega")
+            await handle.signal(IncidentWorkflow.reaction_added, react)
+
+    await asyncio.gather(
+        *(update(i) for i in share(UPDATES)),
+        *(alert(i) for i in share(ALERT_RESENDS)),
+        *(reaction(i) for i in share(REACTIONS)),
+    )
+
+
+async def runs_of(client: Client, workflow_id: str) -> list[list[HistoryEvent]]:
+    """Every run's history, first to last (following each continue-as-new)."""
+    first = await client.get_workflow_handle(workflow_id).describe()
+    run_id: str | None = first.run_id
+    # describe() names the latest run; walk back from it through each run's first event.
+    chain: list[list[HistoryEvent]] = []
+    while run_id:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        events = list(history.events)
+        chain.append(events)
+        started = events[0].workflow_execution_started_event_attributes
+        run_id = started.continued_execution_run_id or None
+    return chain[::-1]
+
+
+async def test_a_month_long_incident_stays_small_and_exports_every_event(
+    skipping: WorkflowEnvironment,
+) -> None:
+    fake = FakeSlack()
+    queue = f"soak-{uuid.uuid4()}"
+    client = skipping.client
+    declaration = Declaration(
+        incident_id=1, title="Checkout latency", severity=Severity.SEV2, broadcast_channels=(STATUS,)
+    )
+    workflow_id = f"soak-incident-{uuid.uuid4()}"
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[IncidentWorkflow, IncidentDirectoryWorkflow],
+        activities=fake.activities(),
+    ):
+        await client.start_workflow(
+            IncidentWorkflow.run, IncidentInput(declaration=declaration), id=workflow_id, task_queue=queue
+        )
+        handle = client.get_workflow_handle(workflow_id)  # whichever run is current
+        for day in range(DAYS):
+            await feed_day(handle, day)
+            await skipping.fast_forward(handle, timedelta(days=1))
+        await handle.execute_update(IncidentWorkflow.resolve, Resolution(summary="done", actor=RESPONDER))
+        result = await client.get_workflow_handle(workflow_id, result_type=IncidentResult).result()
+
+    runs = await runs_of(client, workflow_id)
+    largest = max(e.ByteSize() for run in runs for e in run)
+    longest = max(len(run) for run in runs)
+    print(
+        f"\nsoak: {len(runs)} runs, longest history {longest} events, largest event {largest} bytes, "
+        f"{len(fake.parts)} archived parts, {len(fake.exported)} events exported"
+    )
+    assert largest < PAYLOAD_LIMIT
+    assert len(runs) > 1  # it continued as new (the server suggests it every few thousand events)
+
+    exported = fake.exported
+    assert len(exported) == result.timeline_archived + len(result.timeline) and result.timeline_lost == 0
+    updates = [e.text for e in exported if e.kind == "update"]
+    assert sorted(updates, key=lambda t: int(t.split()[1])) == [f"update {i}" for i in range(UPDATES)]
+    reactions = [e.text for e in exported if e.kind == "reaction"]
+    assert len(reactions) == len(set(reactions)) == REACTIONS
+    alerts = [e for e in exported if e.kind == "alert"]
+    assert len(alerts) == ALERT_RESENDS // NEW_ALERT_EVERY  # each new alert once, never a repeat
+    assert exported[0].kind == "declared" and exported[-1].kind == "resolved"
+    assert fake.announced >= UPDATES + REACTIONS
+    assert len(result.timeline) <= 2 * 250  # the result carries the newest events, not the month
