@@ -400,6 +400,17 @@ def test_a_long_timeline_keeps_the_newest_events_and_counts_the_rest() -> None:
     assert re.search(r"… \d+ earlier events not shown", text)
 
 
+def test_events_archived_or_not_passed_in_are_counted_whether_or_not_the_rest_fits() -> None:
+    few = [TimelineEvent(at=T0, kind="update", text=f"step {i}") for i in range(3)]
+    text = render.timeline_text(few, 7, earlier=4_950)
+    assert "… 4950 earlier events not shown" in text and "step 0" in text and "step 2" in text
+    many = [TimelineEvent(at=T0, kind="update", text=f"step {i} " + "&" * 2_000) for i in range(40)]
+    text = render.timeline_text(many, 7, earlier=4_960)
+    check_text(text)
+    shown = len(re.findall(r"step \d+ ", text))
+    assert f"… {40 - shown + 4_960} earlier events not shown" in text and text.count("not shown") == 1
+
+
 def test_fields_past_ten_and_long_texts_are_fitted_by_the_guard() -> None:
     section = {"type": "section", "fields": [{"type": "mrkdwn", "text": "&amp;" * 500} for _ in range(25)]}
     context = {"type": "context", "elements": [{"type": "mrkdwn", "text": "x"} for _ in range(12)]}
