@@ -30,6 +30,8 @@ from temporalio.client import Client
 from domain.models import (
     BroadcastChange,
     CommanderChange,
+    DebriefNote,
+    DebriefStart,
     Resolution,
     SeverityChange,
     StageChange,
@@ -38,8 +40,17 @@ from domain.models import (
 from domain.naming import DIRECTORY_WORKFLOW_ID, incident_workflow_id
 from domain.vocab import Severity, Stage
 from sandbox import SandboxServer
-from tests.conftest import RESPONDER, SIGNING_SECRET, TOKEN, Stack, running_stack, start_temporal
+from tests.conftest import (
+    RESPONDER,
+    SIGNING_SECRET,
+    TOKEN,
+    Stack,
+    eventually,
+    running_stack,
+    start_temporal,
+)
 from tests.test_incident_workflow import declare, wait_quiet
+from workflows.incident import IncidentWorkflow
 
 HERE = Path(__file__).resolve().parent
 CONTINUE_AS_NEW_AFTER = 60  # events: low, so that a short incident continues as new
@@ -257,7 +268,35 @@ async def stage_broadcasts(stack: Stack) -> Histories:
 
 
 Scenario = Callable[[Stack], Coroutine[Any, Any, Histories]]
+
+
 # name -> (scenario, Temporal dynamic config, warroom settings)
+async def timeline_archive(stack: Stack) -> Histories:
+    """A long debrief: enough thread replies that the oldest timeline events go to a private Slack file
+    (patch timeline-archive), then the resolve reads them back into the export."""
+    from workflows.archive import ARCHIVE_AT
+
+    inc = stack.incidents
+    incident_id, _ = await declare(stack)
+    await inc.start_debrief(incident_id, DebriefStart(actor=RESPONDER))
+    await wait_quiet(stack, incident_id)
+    thread = (await inc.state(incident_id)).debrief_ts or ""
+    handle = stack.temporal.client.get_workflow_handle(incident_workflow_id(incident_id))
+    batch = 65  # signals a batch at a time: few workflow tasks, a short history
+    for start in range(0, ARCHIVE_AT + 10, batch):
+        notes = [
+            DebriefNote(user_id=RESPONDER, text=f"note {i}", ts=f"1700000000.{i:06d}", thread_ts=thread)
+            for i in range(start, start + batch)
+        ]
+        await asyncio.gather(*(handle.signal(IncidentWorkflow.debrief_note, n) for n in notes))
+
+    async def archived() -> bool:
+        return bool((await inc.state(incident_id)).timeline_parts)
+
+    await eventually(archived, within=30)
+    return await _resolve_and_save(stack, incident_id, "Long debrief done", "timeline-archive")
+
+
 SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], dict[str, str]]] = {
     "full-lifecycle": (full_lifecycle, (), {}),
     "alert-lifecycle": (alert_lifecycle, (), {}),
@@ -269,6 +308,7 @@ SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], dict[str, str]]] = {
     "integrations": (integrations, (), {"WARROOM_CALL_PROVIDER": "zoom"}),
     "followthrough": (followthrough, (), {"WARROOM_CALL_PROVIDER": "zoom"}),
     "channel-refused": (channel_refused, (), {}),
+    "timeline-archive": (timeline_archive, (), {}),
     "stage-broadcasts": (
         stage_broadcasts,
         (),
