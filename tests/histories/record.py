@@ -4,6 +4,9 @@
 
 Runs scripted incidents on a throwaway Temporal dev server with the Slack sandbox (the same building blocks as
 tests/conftest.py) and writes each workflow's history to `tests/histories/<workflow-id>__<label>.json`.
+A scenario that needs minutes or hours to pass (`nudge-fired`: the update-nudge timer fires) runs on a dev
+server with per-workflow time skipping (`start_time_skipping`, as tests/test_nudges.py) and moves its
+incident's clock with `fast_forward`; the others run in real time.
 Files with the same names are overwritten; any other file in the folder is left alone, so a history kept
 from an older version of the workflow code (renamed, e.g. `incident-1__full-lifecycle-before-x.json`) stays
 covered by the replay test until it is deleted on purpose.
@@ -21,6 +24,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +52,7 @@ from tests.conftest import (
     eventually,
     running_stack,
     start_temporal,
+    start_time_skipping,
 )
 from tests.test_incident_workflow import declare, wait_quiet
 from workflows.incident import IncidentWorkflow
@@ -267,6 +272,42 @@ async def stage_broadcasts(stack: Stack) -> Histories:
     return await _resolve_and_save(stack, incident_id, "Rolled back", "stage-broadcasts")
 
 
+async def nudge_fired(stack: Stack) -> Histories:
+    """A Sev2 without an update for its nudge interval: the timer fires and the declarer gets a DM. Five
+    minutes later an update moves the next nudge on, so the timer started by the nudge fires with nothing due
+    and sleeps for what is left; resolve cancels that one. Runs with time skipping (SKIPPING_TIME)."""
+    from tests.conftest import eventually
+    from tests.test_nudges import nudges_to
+
+    inc = stack.incidents
+    env = stack.temporal
+    incident_id, _ = await declare(stack)
+    handle = env.client.get_workflow_handle(incident_workflow_id(incident_id))
+    interval = timedelta(minutes=(await inc.state(incident_id)).nudge_minutes[Severity.SEV2.value])
+
+    async def nudged() -> bool:
+        return len(nudges_to(stack.sandbox, RESPONDER)) == 1
+
+    await env.fast_forward(handle, interval + timedelta(seconds=30))
+    await eventually(nudged)
+    await wait_quiet(stack, incident_id)
+    await env.fast_forward(handle, timedelta(minutes=5))
+    await inc.post_update(incident_id, StatusUpdate(text="Rolled back; watching", actor=RESPONDER))
+    await wait_quiet(stack, incident_id)
+    # Past the nudge's timer (due `interval` after the nudge, at least 5 minutes before the update's nudge),
+    # short of the update's nudge by at least two minutes.
+    await env.fast_forward(handle, interval - timedelta(minutes=2, seconds=30))
+
+    async def slept_again() -> bool:
+        events = [e.event_type async for e in handle.fetch_history_events()]
+        return events.count(EventType.EVENT_TYPE_TIMER_STARTED) == 3  # declare's, the nudge's, the rest
+
+    await eventually(slept_again)
+    state = await inc.state(incident_id)
+    assert state.nudges_sent == 1 and len(nudges_to(stack.sandbox, RESPONDER)) == 1, state.timeline
+    return await _resolve_and_save(stack, incident_id, "Rolled back", "nudge-fired")
+
+
 Scenario = Callable[[Stack], Coroutine[Any, Any, Histories]]
 
 
@@ -314,16 +355,22 @@ SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], dict[str, str]]] = {
         (),
         {CONFIG_TEXT: f'[broadcast]\nby_stage = {{ identified = ["{SUPPORT}"] }}\n'},
     ),
+    "nudge-fired": (nudge_fired, (), {}),
 }
+SKIPPING_TIME = frozenset({"nudge-fired"})  # run with per-workflow time skipping (no dynamic config)
 
 
-async def _on_stack(scenario: Scenario, *config: str, **settings: Any) -> Histories:
+async def _on_stack(
+    scenario: Scenario, *config: str, time_skipping: bool = False, **settings: Any
+) -> Histories:
+    if time_skipping and config:
+        raise ValueError("the time-skipping server takes no dynamic config here")
     if CONFIG_TEXT in settings:
         toml = Path(tempfile.mkdtemp(prefix="warroom-record-")) / "warroom.toml"
         toml.write_text(settings.pop(CONFIG_TEXT))
         settings["WARROOM_CONFIG"] = str(toml)
     async with (
-        await start_temporal(*config) as env,
+        await (start_time_skipping(auto=False) if time_skipping else start_temporal(*config)) as env,
         SandboxServer(token=TOKEN, signing_secret=SIGNING_SECRET) as sandbox,
         running_stack(env, sandbox, **settings) as stack,
     ):
@@ -343,7 +390,7 @@ async def record(names: list[str]) -> list[Path]:
     histories: Histories = {}
     for name in names or SCENARIOS:
         scenario, config, settings = SCENARIOS[name]
-        histories |= await _on_stack(scenario, *config, **settings)
+        histories |= await _on_stack(scenario, *config, time_skipping=name in SKIPPING_TIME, **settings)
     written = []
     for name, text in sorted(histories.items()):
         path = HERE / name
