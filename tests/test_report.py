@@ -21,37 +21,13 @@ from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import pytest
-from slack_sdk.web.async_client import AsyncWebClient
-from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-import worker
-from domain.effects import (
-    AnnounceRequest,
-    CallInfo,
-    CallLinkRequest,
-    CallRequest,
-    ChannelRef,
-    ChannelSetup,
-    CreateChannelRequest,
-    Delivery,
-    DirectMessageRequest,
-    MessageInfo,
-    MessageRequest,
-    NoteRequest,
-    OverviewRequest,
-    ReminderPlan,
-    ReminderPlanRequest,
-    TicketInfo,
-    TicketRequest,
-    TimelineExportRequest,
-)
-from domain.models import IncidentResult, ReminderInput, Resolution, StageChange, TimelineEvent
+from domain.models import IncidentResult, Resolution, StageChange, TimelineEvent
 from domain.naming import incident_workflow_id
-from domain.settings import Settings
 from domain.vocab import Severity, Stage
 from starter.incidents import Incidents
 from starter.report import (
@@ -68,6 +44,7 @@ from starter.report import (
     summarize,
 )
 from tests.conftest import eventually
+from tests.fake_activities import FAKE_ACTIVITIES
 from workflows import attributes
 from workflows.directory import IncidentDirectoryWorkflow
 from workflows.incident import IncidentWorkflow
@@ -372,100 +349,6 @@ async def test_a_bad_window_is_a_usage_error_and_help_shows_the_options() -> Non
 
 
 # --- 200 incidents on a dev server, with fake activities ---------------------------------------------------
-
-
-@activity.defn(name="create_channel")
-async def create_channel(req: CreateChannelRequest) -> ChannelRef:
-    return ChannelRef(id=f"C{req.incident_id:08d}", name=f"inc-{req.incident_id}")
-
-
-@activity.defn(name="set_up_channel")
-async def set_up_channel(req: ChannelSetup) -> str:
-    return f"{1_700_000_000 + req.incident.incident_id}.000100"
-
-
-@activity.defn(name="publish_overview")
-async def publish_overview(req: OverviewRequest) -> list[Delivery]:
-    return [Delivery(channel_id=t.channel_id, ts=t.ts or "1700000000.000200") for t in req.targets]
-
-
-@activity.defn(name="announce")
-async def announce(req: AnnounceRequest) -> list[Delivery]:
-    return [Delivery(channel_id=t.channel_id, ts="1700000000.000300") for t in req.threads]
-
-
-@activity.defn(name="fetch_message")
-async def fetch_message(req: MessageRequest) -> MessageInfo:
-    return MessageInfo(text="a message", author="U0RESPONDER", permalink=None)
-
-
-@activity.defn(name="post_note")
-async def post_note(req: NoteRequest) -> str:
-    return "1700000000.000400"
-
-
-@activity.defn(name="link_call")
-async def link_call(req: CallLinkRequest) -> str:
-    return "Bk0000001"
-
-
-@activity.defn(name="plan_reminder")
-async def plan_reminder(req: ReminderPlanRequest) -> ReminderPlan:
-    due = req.now + timedelta(hours=1)
-    return ReminderPlan(due=due, local=due.strftime("%a %d %b %H:%M (UTC)"))
-
-
-@activity.defn(name="deliver_reminder")
-async def deliver_reminder(req: ReminderInput) -> str:
-    return "1700000000.000500"
-
-
-@activity.defn(name="send_dm")
-async def send_dm(req: DirectMessageRequest) -> str:
-    return "1700000000.000600"
-
-
-@activity.defn(name="publish_timeline")
-async def publish_timeline(req: TimelineExportRequest) -> str:
-    return "1700000000.000700"
-
-
-@activity.defn(name="create_call")
-async def create_call(req: CallRequest) -> CallInfo:
-    return CallInfo(provider=req.provider, join_url="https://zoom.example/j/1", meeting_id="1")
-
-
-@activity.defn(name="create_ticket")
-async def create_ticket(req: TicketRequest) -> TicketInfo:
-    key = f"OPS-{req.incident.incident_id}"
-    return TicketInfo(key=key, url=f"https://jira.example/browse/{key}", summary=req.summary)
-
-
-FAKE_ACTIVITIES: list[Callable[..., Any]] = [
-    create_channel,
-    set_up_channel,
-    publish_overview,
-    announce,
-    fetch_message,
-    post_note,
-    link_call,
-    plan_reminder,
-    deliver_reminder,
-    send_dm,
-    publish_timeline,
-    create_call,
-    create_ticket,
-]
-
-
-def _signature(fn: Callable[..., Any]) -> tuple[str | None, list[type] | None, type | None]:
-    d = activity._Definition.must_from_callable(fn)
-    return d.name, d.arg_types, d.ret_type
-
-
-def test_the_fakes_have_the_real_activities_names_and_signatures() -> None:
-    real = worker.activities_for(Settings(), AsyncWebClient())
-    assert sorted(map(_signature, FAKE_ACTIVITIES)) == sorted(map(_signature, real))
 
 
 @dataclass(frozen=True)

