@@ -205,9 +205,7 @@ async def _run_incident_command(args: argparse.Namespace, settings: Settings) ->
                 return await inc.resolve(_incident(args.incident), Resolution(summary=args.summary))
             case "status":
                 state = await inc.state(_incident(args.incident))
-                return json.dumps(
-                    state.model_dump(mode="json", exclude={"outbox"}), indent=2
-                )
+                return json.dumps(state.model_dump(mode="json", exclude={"outbox"}), indent=2)
             case "list":
                 found = await inc.list(
                     Stage(args.stage) if args.stage else None,

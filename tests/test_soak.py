@@ -27,7 +27,7 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -54,7 +54,7 @@ from domain.vocab import Severity
 from tests.conftest import eventually, start_time_skipping
 from tests.fake_activities import FAKE_ACTIVITIES, replaced, signature
 from workflows.directory import IncidentDirectoryWorkflow
-from workflows.incident import IncidentWorkflow
+from workflows.incident import MAX_QUEUED, IncidentWorkflow
 
 DAYS = 30
 FULL = bool(os.environ.get("SOAK_FULL"))
@@ -124,7 +124,7 @@ def alert_group(n: int) -> AlertGroup:
     )
 
 
-async def feed_day(handle: WorkflowHandle, day: int) -> None:
+async def feed_day(handle: WorkflowHandle, day: int, refused: list[int]) -> None:
     """One simulated day's share of the updates, alert re-sends and reactions, interleaved."""
     gate = asyncio.Semaphore(PARALLEL)
 
@@ -133,9 +133,17 @@ async def feed_day(handle: WorkflowHandle, day: int) -> None:
 
     async def update(i: int) -> None:
         async with gate:
-            await handle.execute_update(
-                IncidentWorkflow.post_update, StatusUpdate(text=f"update {i}", actor=RESPONDER)
-            )
+            while True:  # as a responder would: send it again when warroom says Slack is behind
+                try:
+                    await handle.execute_update(
+                        IncidentWorkflow.post_update, StatusUpdate(text=f"update {i}", actor=RESPONDER)
+                    )
+                    return
+                except WorkflowUpdateFailedError as err:
+                    if "Slack is behind" not in str(err.cause):
+                        raise
+                    refused.append(i)
+                    await asyncio.sleep(0.5)
 
     async def alert(i: int) -> None:
         async with gate:
@@ -180,6 +188,7 @@ async def test_a_month_long_incident_stays_small_and_exports_every_event(
     )
     workflow_id = f"soak-incident-{uuid.uuid4()}"
     started = time.monotonic()
+    refused: list[int] = []  # updates refused while Slack was behind (each sent again)
     async with Worker(
         client,
         task_queue=queue,
@@ -192,7 +201,7 @@ async def test_a_month_long_incident_stays_small_and_exports_every_event(
         handle = client.get_workflow_handle(workflow_id)  # whichever run is current
         await eventually(lambda: _channel_ready(handle))  # responders start once the channel is there
         for day in range(DAYS):
-            await feed_day(handle, day)
+            await feed_day(handle, day, refused)
             await skipping.fast_forward(handle, timedelta(days=1))
         await handle.execute_update(IncidentWorkflow.resolve, Resolution(summary="done", actor=RESPONDER))
         result = await client.get_workflow_handle(workflow_id, result_type=IncidentResult).result()
@@ -203,6 +212,7 @@ async def test_a_month_long_incident_stays_small_and_exports_every_event(
     print(
         f"\nsoak: {len(runs)} runs, longest history {longest} events, largest event {largest} bytes, "
         f"{len(fake.parts)} archived parts, {len(fake.exported)} events exported, "
+        f"{len(refused)} updates refused while Slack was behind and sent again, "
         f"{time.monotonic() - started:.0f} s"
     )
     assert largest < PAYLOAD_LIMIT
@@ -226,3 +236,52 @@ async def test_a_month_long_incident_stays_small_and_exports_every_event(
 async def _channel_ready(handle: WorkflowHandle) -> bool:
     state: IncidentState = await handle.query(IncidentWorkflow.state)
     return state.channel_ready
+
+
+async def test_updates_beyond_what_slack_can_keep_up_with_are_refused_with_what_to_do(
+    skipping: WorkflowEnvironment,
+) -> None:
+    """Slack stalls: updates queue up to MAX_QUEUED, then the next is refused (the caller told to resend it);
+    once Slack answers again, the queue drains and updates are taken again. Nothing taken is lost."""
+    slack_answers = asyncio.Event()
+    posted: list[str] = []
+
+    @activity.defn(name="announce")
+    async def announce(req: AnnounceRequest) -> list[Delivery]:
+        await slack_answers.wait()
+        posted.append(req.announcement.text)
+        return [Delivery(channel_id=t.channel_id, ts="2.0") for t in req.threads]
+
+    queue = f"stall-{uuid.uuid4()}"
+    declaration = Declaration(incident_id=2, title="Stalled", severity=Severity.SEV2)
+    workflow_id = f"stall-incident-{uuid.uuid4()}"
+    async with Worker(
+        skipping.client, task_queue=queue, workflows=[IncidentWorkflow], activities=replaced(announce)
+    ):
+        await skipping.client.start_workflow(
+            IncidentWorkflow.run, IncidentInput(declaration=declaration), id=workflow_id, task_queue=queue
+        )
+        handle = skipping.client.get_workflow_handle(workflow_id)
+        await eventually(lambda: _channel_ready(handle))
+        for i in range(MAX_QUEUED):
+            await handle.execute_update(IncidentWorkflow.post_update, StatusUpdate(text=f"update {i}"))
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(IncidentWorkflow.post_update, StatusUpdate(text="one too many"))
+        assert "Slack is behind: 100 earlier messages of INC-2" in str(refused.value.cause)
+        assert "Send it again" in str(refused.value.cause)
+        slack_answers.set()
+
+        async def taken_again() -> bool:
+            try:
+                await handle.execute_update(IncidentWorkflow.post_update, StatusUpdate(text="one too many"))
+            except WorkflowUpdateFailedError:
+                return False
+            return True
+
+        await eventually(taken_again, within=30)
+        await eventually(lambda: _drained(posted, MAX_QUEUED + 1), within=60)
+    assert posted == [f"update {i}" for i in range(MAX_QUEUED)] + ["one too many"]
+
+
+async def _drained(posted: list[str], n: int) -> bool:
+    return len(posted) >= n

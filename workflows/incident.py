@@ -53,6 +53,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.outbox import Outbox
 
 
+# Status updates refused (the caller is told to resend) while this many announcements wait: the queue, carried
+# through continue-as-new, stays small however fast updates arrive (Slack posts about one message a second).
+MAX_QUEUED = 100
+
+
 @workflow.defn
 class IncidentWorkflow:
     """An incident: its channel, stage, severity, commander, broadcast threads and timeline."""
@@ -186,6 +191,13 @@ class IncidentWorkflow:
         self._validate_open()
         if not update.text.strip():
             reject("An update needs text.")
+        waiting = len(self._s.outbox)
+        if waiting >= MAX_QUEUED:  # Slack is far behind: say so rather than grow the queue without end
+            label = incident_label(self._s.incident_id)
+            reject(
+                f"Slack is behind: {waiting} earlier messages of {label} are still waiting to be posted, so"
+                " this update was not taken. Send it again in a minute."
+            )
 
     @workflow.update
     def change_severity(self, change: SeverityChange) -> CommandReply:
