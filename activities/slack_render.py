@@ -172,7 +172,7 @@ def alert_context(group: AlertGroup) -> str:
         summary = f" — {safe(a.summary)}" if a.summary else ""
         source = f" ({_link(a.url, 'source')})" if a.url else ""
         lines.append(limits.shorten(f"• *{safe(a.name)}*{summary}{source} {labels}".rstrip(), 500))
-    hidden = len(group.alerts) - ALERTS_IN_OVERVIEW + group.truncated
+    hidden = max(len(group.alerts) - ALERTS_IN_OVERVIEW, 0) + group.truncated
     if hidden > 0:
         lines.append(f"… and {hidden} more")
     open_in = safe(f"Open in {group.source}")

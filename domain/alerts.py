@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from domain.vocab import Severity
 
-MAX_ALERTS_SHOWN = 20
+MAX_ALERTS_SHOWN = 20  # alerts of a group kept and shown; the rest are counted (`truncated`)
+MAX_DISTINCT_LABELS = 4
 DEFAULT_SEVERITY_MAP = {"critical": Severity.SEV1, "error": Severity.SEV2, "warning": Severity.SEV3}
 FALLBACK_SEVERITY = Severity.SEV4
 TITLE_MAX = 150
@@ -76,6 +77,7 @@ class GrafanaPayload(_Loose):
     commonAnnotations: Labels = Field(default_factory=dict)
     externalURL: str = ""
     alerts: list[GrafanaAlert] = Field(min_length=1)
+    truncatedAlerts: int = 0
     title: str = ""
 
 
@@ -107,6 +109,7 @@ class AlertItem(BaseModel):
     summary: str = ""
     labels: Labels = Field(default_factory=dict)
     url: str = ""
+    distinct: Labels = Field(default_factory=dict)  # the labels that tell it from the rest of its group
 
 
 class AlertGroup(BaseModel):
@@ -144,10 +147,11 @@ def _clip(text: str, limit: int = TITLE_MAX) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _item(alert: AlertmanagerAlert) -> AlertItem:
+def _item(alert: AlertmanagerAlert, shared: Labels) -> AlertItem:
     labels = dict(sorted(alert.labels.items()))
     fingerprint = alert.fingerprint or hashlib.sha256(json.dumps(labels).encode()).hexdigest()[:16]
     summary = alert.annotations.get("summary") or alert.annotations.get("description") or ""
+    distinct = {k: v for k, v in labels.items() if k != "alertname" and shared.get(k) != v}
     return AlertItem(
         fingerprint=fingerprint,
         status=alert.status,
@@ -155,7 +159,17 @@ def _item(alert: AlertmanagerAlert) -> AlertItem:
         summary=_clip(summary, 300),
         labels=labels,
         url=alert.generatorURL,
+        distinct=dict(list(distinct.items())[:MAX_DISTINCT_LABELS]),
     )
+
+
+def _shared_labels(alerts: list[AlertmanagerAlert] | list[GrafanaAlert]) -> Labels:
+    """The labels every alert of the group carries with the same value (what Alertmanager's commonLabels
+    holds; worked out here, as not every sender fills it in). A group of one shares all of its labels."""
+    shared = dict(alerts[0].labels)
+    for alert in alerts[1:]:
+        shared = {k: v for k, v in shared.items() if alert.labels.get(k) == v}
+    return shared
 
 
 def from_alertmanager(
@@ -166,7 +180,8 @@ def from_alertmanager(
     summary = payload.commonAnnotations.get("summary") or first.annotations.get("summary") or ""
     title = f"{name}: {summary}" if summary else name
     severity_label = payload.commonLabels.get("severity") or first.labels.get("severity")
-    items = [_item(a) for a in payload.alerts]
+    shared = _shared_labels(payload.alerts)
+    items = [_item(a, shared) for a in payload.alerts[:MAX_ALERTS_SHOWN]]
     return AlertGroup(
         source=source,
         dedup_key=hash_key(source, payload.groupKey),
@@ -174,9 +189,9 @@ def from_alertmanager(
         title=_clip(title),
         severity=map_severity(severity_label, mapping),
         description=_clip(payload.commonAnnotations.get("description", ""), 3000),
-        alerts=tuple(items[:MAX_ALERTS_SHOWN]),
+        alerts=tuple(items),
         external_url=payload.externalURL,
-        truncated=max(len(items) - MAX_ALERTS_SHOWN, 0) + getattr(payload, "truncatedAlerts", 0),
+        truncated=len(payload.alerts) - len(items) + payload.truncatedAlerts,
     )
 
 
@@ -205,9 +220,16 @@ def from_generic(alert: GenericAlert, mapping: dict[str, Severity]) -> AlertGrou
 def describe_alerts(items: list[AlertItem]) -> str:
     """`2 alerts firing: HighLatency — p99 over 2s; ...` for the incident channel (plain text)."""
     head = f"{len(items)} alert{'s' if len(items) != 1 else ''} firing"
-    lines = [f"{a.name} — {a.summary}" if a.summary else a.name for a in items[:MAX_ALERTS_SHOWN]]
+    lines = [_line(a) for a in items[:MAX_ALERTS_SHOWN]]
     more = f" (+{len(items) - MAX_ALERTS_SHOWN} more)" if len(items) > MAX_ALERTS_SHOWN else ""
     return f"{head}{more}: " + "; ".join(lines)
+
+
+def _line(alert: AlertItem) -> str:
+    """`HighErrorRate (instance=web-7) — Checkout 5xx above 5%`: which one, not only what kind."""
+    which = ", ".join(f"{k}={v}" for k, v in alert.distinct.items())
+    name = f"{alert.name} ({which})" if which else alert.name
+    return f"{name} — {alert.summary}" if alert.summary else name
 
 
 def parse_severity_map(text: str) -> dict[str, Severity]:

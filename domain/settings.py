@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     default_severity: Severity = Field(default=DEFAULT_SEVERITY, alias="WARROOM_DEFAULT_SEVERITY")
     grafana_secret: SecretStr | None = Field(default=None, alias="WARROOM_GRAFANA_SECRET")
     grafana_timestamp_header: str = Field(default="", alias="WARROOM_GRAFANA_TIMESTAMP_HEADER")
+    grafana_signature_header: str = Field(
+        default="X-Grafana-Alerting-Signature", min_length=1, alias="WARROOM_GRAFANA_SIGNATURE_HEADER"
+    )
     alert_severity_map_csv: str = Field(default="", alias="WARROOM_ALERT_SEVERITY_MAP")
     alert_resolve_mitigates: bool = Field(default=False, alias="WARROOM_ALERT_RESOLVE_MITIGATES")
     # Unset: JSON lines, except under `warroom dev`, which prints readable lines.

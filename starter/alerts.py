@@ -36,11 +36,32 @@ log = structlog.get_logger("warroom.alerts")
 
 TEMPORAL_DEADLINE = 10.0  # seconds before we answer 503 and let the sender retry
 GRAFANA_MAX_AGE = 300
+# Alertmanager sends a whole group in one request (about 500 bytes an alert, without limit unless the
+# receiver sets `max_alerts`) and treats 413 as final: take any group a sender can make, keep what is shown.
+ALERT_MAX_BODY = 16 * 1024 * 1024
+TOO_LARGE = (
+    "the body is larger than 16 MiB; set `max_alerts` in the sender's webhook configuration"
+    " (warroom shows 20 alerts of a group and counts the rest)"
+)
 UNAUTHORIZED = "missing or wrong bearer token: send `Authorization: Bearer $WARROOM_ALERT_TOKEN`"
 
 
 def _error(status: int, message: str, **extra: Any) -> web.Response:
     return web.json_response({"ok": False, "error": message, **extra}, status=status)
+
+
+async def _read(request: web.Request, limit: int) -> bytes | None:
+    """The body, read as it arrives; None once it passes `limit` (the rest is not read)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(256 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _problems(err: ValidationError) -> list[dict[str, str]]:
@@ -63,6 +84,7 @@ class AlertRoutes:
     def register(self, app: web.Application) -> None:
         app.router.add_post("/alerts/alertmanager", self.alertmanager)
         app.router.add_post("/alerts/grafana", self.grafana)
+        app.router.add_put("/alerts/grafana", self.grafana)  # Grafana's webhook can be set to PUT
         app.router.add_post("/alerts", self.generic)
 
     async def alertmanager(self, request: web.Request) -> web.Response:
@@ -95,10 +117,9 @@ class AlertRoutes:
             return _error(401, UNAUTHORIZED)
         if request.content_type != "application/json":
             return _error(415, f"send JSON (application/json), not {request.content_type or 'nothing'}")
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return _error(413, "the body is larger than 1 MiB")
+        body = await _read(request, ALERT_MAX_BODY)
+        if body is None:
+            return _error(413, TOO_LARGE)
         if verify is not None and (problem := verify(request, body)):
             return _error(401, problem)
         try:
@@ -146,7 +167,6 @@ class AlertRoutes:
                 return f"missing or stale {ts_header}"
             signed = stamp.encode() + b":" + body
         expected = hmac.new(secret.get_secret_value().encode(), signed, hashlib.sha256).hexdigest()
-        given = request.headers.get("X-Grafana-Alerting-Signature", "").strip().lower()
-        return (
-            None if hmac.compare_digest(given, expected) else "missing or wrong X-Grafana-Alerting-Signature"
-        )
+        header = self.settings.grafana_signature_header
+        given = request.headers.get(header, "").strip().lower()
+        return None if hmac.compare_digest(given, expected) else f"missing or wrong {header}"

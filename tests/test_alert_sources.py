@@ -1,0 +1,80 @@
+"""Alert senders as they really are: Alertmanager's large groups (it treats 413 as final), Grafana's
+configurable signature header, its PUT method and its `truncatedAlerts`."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import aiohttp
+from pydantic import SecretStr
+from temporalio.testing import WorkflowEnvironment
+
+from activities.slack_render import ALERTS_IN_OVERVIEW
+from domain.alerts import MAX_ALERTS_SHOWN
+from sandbox import SandboxServer
+from tests.conftest import Stack, running_stack
+from tests.test_alerts import (
+    GRAFANA_SECRET,
+    Poster,
+    alerting,  # noqa: F401  (the fixture, by name)
+    alertmanager_payload,
+    grafana_payload,
+)
+from tests.test_incident_workflow import top_level, wait_quiet
+
+GROUP = 4_800  # about 2 MB, as Alertmanager sends it
+
+
+async def test_a_two_megabyte_alertmanager_group_declares(alerting: tuple[Stack, Poster]) -> None:  # noqa: F811
+    stack, poster = alerting
+    payload = alertmanager_payload(*(f"web-{i}" for i in range(GROUP)))
+    body = json.dumps(payload).encode()
+    assert len(body) > 2_000_000
+    status, answer = await poster.post("/alerts/alertmanager", body)
+    assert (status, answer["action"], answer["incident"]) == (202, "declared", "INC-1")
+    channel = await stack.incident_channel(1)
+    await wait_quiet(stack, 1)
+    alert = (await stack.state(1)).alert
+    assert alert is not None
+    assert (len(alert.alerts), alert.truncated) == (MAX_ALERTS_SHOWN, GROUP - MAX_ALERTS_SHOWN)
+    [overview] = await top_level(stack, channel)
+    assert f"and {GROUP - ALERTS_IN_OVERVIEW} more" in json.dumps(overview["blocks"], ensure_ascii=False)
+    # The same group again joins the incident, nothing new to say.
+    status, answer = await poster.post("/alerts/alertmanager", body)
+    assert (status, answer["action"]) == (202, "joined")
+
+
+async def test_grafana_with_its_own_signature_header_put_and_truncated_alerts(
+    temporal: WorkflowEnvironment, sandbox: SandboxServer
+) -> None:
+    settings = {
+        "WARROOM_GRAFANA_SECRET": SecretStr(GRAFANA_SECRET),
+        "WARROOM_GRAFANA_SIGNATURE_HEADER": "X-Hub-Signature",
+    }
+    async with running_stack(temporal, sandbox, **settings) as stack, aiohttp.ClientSession() as session:
+        poster = Poster(stack, session)
+        payload = grafana_payload()
+        payload["truncatedAlerts"] = 7  # Grafana's max_alerts cut seven more
+        body = json.dumps(payload).encode()
+        signature = hmac.new(GRAFANA_SECRET.encode(), body, hashlib.sha256).hexdigest()
+
+        status, answer = await poster.post(
+            "/alerts/grafana",
+            body,
+            token=None,
+            method="PUT",
+            headers={"X-Grafana-Alerting-Signature": signature},
+        )
+        assert status == 401 and answer["error"] == "missing or wrong X-Hub-Signature"
+        status, answer = await poster.post(
+            "/alerts/grafana", body, token=None, method="PUT", headers={"X-Hub-Signature": signature}
+        )
+        assert (status, answer["action"]) == (202, "declared")
+        channel = await stack.incident_channel(1)
+        await wait_quiet(stack, 1)
+        alert = (await stack.state(1)).alert
+        assert alert is not None and alert.truncated == 7
+        [overview] = await top_level(stack, channel)
+        assert "and 7 more" in json.dumps(overview["blocks"], ensure_ascii=False)
