@@ -9,7 +9,7 @@ MAX_CHANNEL_NAME = 80
 DEFAULT_TASK_QUEUE = "warroom"
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 _REPEATED_DASH = re.compile(r"-{2,}")
-_SCOPED = re.compile(r"(?:(?P<queue>.+)-)?(?P<kind>incident|reminder)-(?P<rest>.+)")
+_SCOPED = re.compile(r"(?:(?P<queue>.+)-)?(?P<kind>incident|reminder)-\d{1,9}(?:-\d{1,9})?")
 DEFAULT_CHANNEL_TEMPLATE = "inc-{id}-{slug}"
 
 # Workflow IDs carry the deployment's task queue (WARROOM_TASK_QUEUE), so deployments can share a namespace:
