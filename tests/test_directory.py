@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from domain.alerts import DEFAULT_SEVERITY_MAP, AlertmanagerPayload, from_alertmanager
@@ -189,3 +190,30 @@ async def test_resolve_frees_an_alert_key_through_the_close(stack: Stack) -> Non
     await eventually(forgotten)
     again = await stack.incidents.handle_alert(group)
     assert again.action == "declared" and again.incident_id == incident_id + 1
+
+
+async def test_an_incident_from_before_keeps_the_directory_it_registered_with(
+    temporal: WorkflowEnvironment, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An `incident-<n>` started before IDs carried the queue, on a queue `staging`, reaches
+    `warroom-directory` (its ID says so), not `staging-directory` (its queue would)."""
+    async with running_stack(temporal, sandbox, WARROOM_TASK_QUEUE="staging") as stack:
+        # The client as the version before this one was: `incident-<n>` and `warroom-directory` on any queue.
+        monkeypatch.setattr("starter.incidents.incident_workflow_id", lambda n, _queue: f"incident-{n}")
+        stack.incidents.directory.workflow_id = "warroom-directory"
+        incident_id, channel = await declare(stack)
+        client = temporal.client
+        assert (await client.get_workflow_handle("incident-1").describe()).task_queue == "staging"
+        lookup = IncidentDirectoryWorkflow.incident_for_channel
+        assert await directory_lookup(stack, lookup, channel) == incident_id
+        await stack.incidents.resolve(incident_id, Resolution(summary="fixed", actor=RESPONDER))
+        await client.get_workflow_handle("incident-1").result()
+
+        async def forgotten() -> bool:
+            return await directory_lookup(stack, lookup, channel) is None
+
+        await eventually(forgotten)
+        with pytest.raises(RPCError):
+            await client.get_workflow_handle(directory_workflow_id("staging")).describe()
+        problems = [e.text for e in (await stack.state(incident_id)).timeline if e.kind == "problem"]
+        assert problems == []
