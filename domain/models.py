@@ -406,7 +406,6 @@ class CommandReply(Model):
 
 class DirectoryState(BaseModel):
     next_id: int = 1
-    channels: dict[str, int] = Field(default_factory=dict)  # open incidents' channels (and, from before
-    # incidents said when they closed, every channel ever made): channel ID -> incident
+    channels: dict[str, int] = Field(default_factory=dict)  # channel ID -> incident, dropped when it closes
     open_keys: dict[str, int] = Field(default_factory=dict)  # alert dedup key -> open incident
     closed: int = 0  # incidents that told the directory they closed (IncidentWorkflow, patch directory-close)

@@ -297,8 +297,7 @@ class Incidents:
         found = []
         async for wf in self.client.list_workflows(" AND ".join(clauses)):
             sa = wf.typed_search_attributes
-            incident_id = incident_id_of(wf.id)
-            if incident_id is None:  # not started by warroom (e.g. by hand, from the Temporal UI)
+            if (incident_id := incident_id_of(wf.id)) is None:  # not warroom's (e.g. started by hand)
                 continue
             memo = await wf.memo()
             found.append(
