@@ -320,19 +320,22 @@ async def test_collect_counts_each_status_and_fetches_completed_results_a_few_at
 # --- the command line -----------------------------------------------------------------------------------
 
 
-def warroom_env(address: str) -> dict[str, str]:
+def warroom_env(address: str, queue: str | None = None) -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("WARROOM_")}
-    return {**clean, "TEMPORAL_ADDRESS": address}
+    return {**clean, "TEMPORAL_ADDRESS": address, **({"WARROOM_TASK_QUEUE": queue} if queue else {})}
 
 
 WARROOM = str(Path(sys.executable).parent / "warroom")
 
 
-async def run_warroom(*args: str, address: str = "127.0.0.1:1") -> tuple[int, str, str]:
+async def run_warroom(
+    *args: str, address: str = "127.0.0.1:1", queue: str | None = None
+) -> tuple[int, str, str]:
+    """`warroom <args>` in a new process; `queue`: its WARROOM_TASK_QUEUE (the deployment it reports on)."""
     proc = await asyncio.create_subprocess_exec(
         WARROOM,
         *args,
-        env=warroom_env(address),
+        env=warroom_env(address, queue),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -507,12 +510,12 @@ async def test_report_over_200_generated_incidents(temporal: WorkflowEnvironment
     assert report.by_severity == independent.by_severity
     assert report.durations == independent.durations
 
-    later = await collect(client, datetime.now(UTC) + timedelta(minutes=1))
+    later = await collect(client, queue, datetime.now(UTC) + timedelta(minutes=1))
     assert later.totals.total == 0 and later.durations == summarize([], {}).durations
 
     t0 = time.perf_counter()
     code, out, err = await run_warroom(
-        "report", "--since", "1d", "--json", address=client.service_client.config.target_host
+        "report", "--since", "1d", "--json", address=client.service_client.config.target_host, queue=queue
     )
     cli_elapsed = time.perf_counter() - t0
     print(f"`warroom report --since 1d --json` over {INCIDENTS} incidents (new process): {cli_elapsed:.2f}s")
