@@ -42,15 +42,16 @@ async def run_summary(client: Client, task_queue: str, incident_id: int, run: st
 class Counter:
     """History of some incidents before and after a phase: events added per update accepted meanwhile."""
 
-    def __init__(self, client: Client, incident_ids: list[int]) -> None:
+    def __init__(self, client: Client, task_queue: str, incident_ids: list[int]) -> None:
         self.client = client
+        self.task_queue = task_queue
         self.ids = incident_ids
         self.before: dict[int, tuple[int, int]] = {}
 
     async def _sizes(self) -> dict[int, tuple[int, int]]:
         sizes = {}
         for i in self.ids:
-            found = await events(self.client, i)
+            found = await events(self.client, self.task_queue, i)
             sizes[i] = (len(found), sum(1 for e in found if e.event_type == UPDATE_ACCEPTED))
         return sizes
 
