@@ -14,19 +14,21 @@ UPDATE_ACCEPTED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
 CONTINUED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
 
 
-async def events(client: Client, incident_id: int, run_id: str | None = None) -> list[HistoryEvent]:
-    handle = client.get_workflow_handle(incident_workflow_id(incident_id), run_id=run_id)
+async def events(
+    client: Client, task_queue: str, incident_id: int, run_id: str | None = None
+) -> list[HistoryEvent]:
+    handle = client.get_workflow_handle(incident_workflow_id(incident_id, task_queue), run_id=run_id)
     return [e async for e in handle.fetch_history_events()]
 
 
-async def run_id(client: Client, incident_id: int) -> str:
-    description = await client.get_workflow_handle(incident_workflow_id(incident_id)).describe()
+async def run_id(client: Client, task_queue: str, incident_id: int) -> str:
+    description = await client.get_workflow_handle(incident_workflow_id(incident_id, task_queue)).describe()
     return description.run_id
 
 
-async def run_summary(client: Client, incident_id: int, run: str) -> dict[str, Any]:
+async def run_summary(client: Client, task_queue: str, incident_id: int, run: str) -> dict[str, Any]:
     """Events, bytes and accepted updates in one run of an incident."""
-    found = await events(client, incident_id, run)
+    found = await events(client, task_queue, incident_id, run)
     updates = sum(1 for e in found if e.event_type == UPDATE_ACCEPTED)
     return {
         "events": len(found),
@@ -40,15 +42,16 @@ async def run_summary(client: Client, incident_id: int, run: str) -> dict[str, A
 class Counter:
     """History of some incidents before and after a phase: events added per update accepted meanwhile."""
 
-    def __init__(self, client: Client, incident_ids: list[int]) -> None:
+    def __init__(self, client: Client, task_queue: str, incident_ids: list[int]) -> None:
         self.client = client
+        self.task_queue = task_queue
         self.ids = incident_ids
         self.before: dict[int, tuple[int, int]] = {}
 
     async def _sizes(self) -> dict[int, tuple[int, int]]:
         sizes = {}
         for i in self.ids:
-            found = await events(self.client, i)
+            found = await events(self.client, self.task_queue, i)
             sizes[i] = (len(found), sum(1 for e in found if e.event_type == UPDATE_ACCEPTED))
         return sizes
 

@@ -68,7 +68,7 @@ async def warroom_latency(stack: Stack, channels: int, runs: int) -> tuple[dict[
     first = incidents[0]
     for _ in range(WARM_UP):  # the ingress learns the channel; the worker has the workflow cached
         await actions.landed(stack, await actions.update(stack, first, channels), targets)
-    counter = history.Counter(stack.client, [first.id])
+    counter = history.Counter(stack.client, stack.task_queue, [first.id])
     await counter.start()
     update_ms, ack_ms = [], []
     for _ in range(runs):

@@ -181,13 +181,13 @@ async def drive_to_continue_as_new(
     stack: Stack, incident: Incident, limit: int, within: float
 ) -> dict[str, Any]:
     """Posts updates one at a time (each waits for its broadcast) until the incident continues as new."""
-    first_run = await history.run_id(stack.client, incident.id)
+    first_run = await history.run_id(stack.client, stack.task_queue, incident.id)
     started, sent = time.perf_counter(), 0
     while sent < limit and time.perf_counter() - started < within:
         for _ in range(25):
             await actions.landed(stack, await actions.update(stack, incident), incident.broadcast)
         sent += 25
-        if await history.run_id(stack.client, incident.id) != first_run:
+        if await history.run_id(stack.client, stack.task_queue, incident.id) != first_run:
             break
-    summary = await history.run_summary(stack.client, incident.id, first_run)
+    summary = await history.run_summary(stack.client, stack.task_queue, incident.id, first_run)
     return {**summary, "updates_sent": sent, "seconds": round(time.perf_counter() - started, 1)}

@@ -27,13 +27,13 @@ from temporalio.testing import WorkflowEnvironment
 
 import worker as worker_process
 from domain.models import ReminderOrder, ReminderView, Resolution
+from domain.naming import reminder_workflow_id
 from domain.settings import Settings
 from domain.vocab import Severity
 from sandbox import SandboxServer
 from starter.binaries import temporal_cli
 from starter.incidents import Incidents
 from workflows import attributes
-from workflows.reminder import reminder_workflow_id
 
 TOKEN, SECRET, USER = "xoxb-bench", "bench-secret", "U0BENCH"
 
@@ -80,7 +80,10 @@ async def measure(count: int, file_backed: bool = False) -> dict[str, Any]:
                 reply = await incidents.set_reminder(incident_id, order)
                 ids.append(reply.split("Reminder `")[1].split("`")[0])
             handles = [
-                env.client.get_workflow_handle(reminder_workflow_id(r), result_type=ReminderView) for r in ids
+                env.client.get_workflow_handle(
+                    reminder_workflow_id(r, settings.task_queue), result_type=ReminderView
+                )
+                for r in ids
             ]
             views = [await h.result() for h in handles]
             await incidents.resolve(incident_id, Resolution(summary="bench done"))

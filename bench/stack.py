@@ -49,6 +49,7 @@ class Stack:
     floor_worker: procs.Proc
     floor_queue: str
     server_pid: int | None
+    task_queue: str  # WARROOM_TASK_QUEUE of its workers and ingresses
     marks: Marks = field(default_factory=Marks)
     floor_seq: itertools.count[int] = field(default_factory=itertools.count)
     open_incidents: int = 0
@@ -189,4 +190,5 @@ async def running_stack(mode: str, work_dir: Path, workers: int = 1) -> AsyncIte
             floor_worker=floor_worker,
             floor_queue=floor_queue,
             server_pid=procs.child_named("temporal"),
+            task_queue=common["WARROOM_TASK_QUEUE"],
         )

@@ -78,7 +78,7 @@ async def _load(stack: Stack, plan: Plan, result: dict[str, Any]) -> None:
         step = await load.update_load(stack, incidents, rate, plan.ack_seconds)
         result["ingress_ack"][str(rate)] = step.figures
     _say(stack, f"sustained updates over {len(incidents)} open incidents")
-    counter = history.Counter(stack.client, [i.id for i in incidents[:10]])
+    counter = history.Counter(stack.client, stack.task_queue, [i.id for i in incidents[:10]])
     await counter.start()
     steps = await ramp(lambda rate: load.update_load(stack, incidents, rate, plan.step_seconds), 50, 800)
     result["sustained"] = {"max_per_s": highest_holding(steps), "ramp": _steps(steps)}

@@ -23,6 +23,7 @@ from domain.requests import DedupRelease as DedupRelease
 from domain.requests import FollowupAdd as FollowupAdd
 from domain.requests import FollowupReaction as FollowupReaction
 from domain.requests import FollowupTicket as FollowupTicket
+from domain.requests import IncidentClosed as IncidentClosed
 from domain.requests import ReactionAdded as ReactionAdded
 from domain.requests import ReminderCancel as ReminderCancel
 from domain.requests import ReminderOrder as ReminderOrder
@@ -405,5 +406,6 @@ class CommandReply(Model):
 
 class DirectoryState(BaseModel):
     next_id: int = 1
-    channels: dict[str, int] = Field(default_factory=dict)
+    channels: dict[str, int] = Field(default_factory=dict)  # channel ID -> incident, dropped when it closes
     open_keys: dict[str, int] = Field(default_factory=dict)  # alert dedup key -> open incident
+    closed: int = 0  # incidents that told the directory they closed (IncidentWorkflow, patch directory-close)

@@ -142,3 +142,10 @@ class DedupGrant(Model):
 class DedupRelease(Model):
     key: str
     incident_id: int
+
+
+class IncidentClosed(Model):
+    """The incident's workflow completed: the directory forgets its channel and any alert key of it."""
+
+    incident_id: int
+    channel_id: str | None = None  # None: Slack refused the channel

@@ -218,7 +218,7 @@ async def _run_incident_command(args: argparse.Namespace, settings: Settings) ->
                 ]
                 return "\n".join(rows) or "no incidents match"
             case "report":
-                summary = await collect(inc.client, datetime.now(UTC) - args.since)
+                summary = await collect(inc.client, inc.task_queue, datetime.now(UTC) - args.since)
                 return render_json(summary) if args.json else render_table(summary)
         return ""
 

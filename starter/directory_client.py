@@ -1,5 +1,6 @@
-"""The incident directory (`warroom-directory`), as the ingress and CLI reach it: incident IDs, alert dedup
-keys and channel lookups. Updates start the directory if this is the deployment's first incident."""
+"""The deployment's incident directory (`<task queue>-directory`), as the ingress and CLI reach it: incident
+IDs, alert dedup keys and channel lookups. Updates start the directory if this is the deployment's first
+incident."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.models import DedupClaim, DedupGrant, DirectoryState
-from domain.naming import DIRECTORY_WORKFLOW_ID
+from domain.naming import directory_workflow_id
 from workflows.directory import IncidentDirectoryWorkflow
 
 DIRECTORY_ATTEMPTS = 4  # 0.1 + 0.2 + 0.4 s of backoff at most
@@ -30,6 +31,7 @@ class Directory:
     def __init__(self, client: Client, task_queue: str) -> None:
         self.client = client
         self.task_queue = task_queue
+        self.workflow_id = directory_workflow_id(task_queue)
         self._claims: dict[str, asyncio.Future[DedupGrant]] = {}
 
     async def allocate_id(self, request_id: str | None = None) -> int:
@@ -49,7 +51,7 @@ class Directory:
             start = WithStartWorkflowOperation(  # one operation object per call
                 IncidentDirectoryWorkflow.run,
                 DirectoryState(),
-                id=DIRECTORY_WORKFLOW_ID,
+                id=self.workflow_id,
                 task_queue=self.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             )
@@ -83,7 +85,7 @@ class Directory:
         return grant
 
     async def query(self, query: Any, arg: str) -> Any:
-        handle = self.client.get_workflow_handle(DIRECTORY_WORKFLOW_ID)
+        handle = self.client.get_workflow_handle(self.workflow_id)
         try:
             return await handle.query(query, arg)
         except RPCError as err:

@@ -52,7 +52,7 @@ from domain.models import (
     TicketOrder,
     TimelineEvent,
 )
-from domain.naming import incident_workflow_id
+from domain.naming import incident_id_of, incident_workflow_id, incidents_query
 from domain.settings import Settings
 from domain.vocab import Severity, Stage, Status, incident_label
 from starter import logs
@@ -120,7 +120,7 @@ class Incidents:
         self.call_provider = call_provider  # a call for every incident declared here
         self._channels: dict[str, int] = {}  # channel -> incident; never changes once known
         self.directory = Directory(client, task_queue)
-        self.reminders = Reminders(client)
+        self.reminders = Reminders(client, task_queue)
 
     @classmethod
     def from_settings(
@@ -160,7 +160,7 @@ class Incidents:
         incidents, would get a new ID.)
         """
         incident_id = await self.directory.allocate_id(request_id)
-        logs.bind_incident(incident_id)
+        logs.bind_incident(incident_id, self.task_queue)
         # A private incident's broadcast channels only ever see that it exists and who leads it.
         channels = self.broadcast_channels if broadcast_channels is None else broadcast_channels
         declaration = Declaration(
@@ -201,7 +201,7 @@ class Incidents:
         await self.client.start_workflow(
             IncidentWorkflow.run,
             IncidentInput(declaration=declaration),
-            id=incident_workflow_id(incident_id),
+            id=incident_workflow_id(incident_id, self.task_queue),
             task_queue=self.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=attributes.initial(declaration),
@@ -232,7 +232,7 @@ class Incidents:
             if key
             else DedupGrant(incident_id=await self.directory.allocate_id(), created=True)
         )
-        logs.bind_incident(grant.incident_id)
+        logs.bind_incident(grant.incident_id, self.task_queue)
         declaration = Declaration(
             incident_id=grant.incident_id,
             title=group.title,
@@ -262,14 +262,14 @@ class Incidents:
         directory; by the `inc-<id>-` name, verified against that incident, in the moment before the
         directory has recorded a brand-new channel."""
         if channel_id in self._channels:
-            logs.bind_incident(self._channels[channel_id])
+            logs.bind_incident(self._channels[channel_id], self.task_queue)
             return self._channels[channel_id]
         found = await self.directory.query(IncidentDirectoryWorkflow.incident_for_channel, channel_id)
         if found is None and channel_name:
             found = await self._by_channel_name(channel_id, channel_name)
         if found is not None:
             self._channels[channel_id] = found
-            logs.bind_incident(found)
+            logs.bind_incident(found, self.task_queue)
         return found
 
     async def _by_channel_name(self, channel_id: str, channel_name: str) -> int | None:
@@ -291,8 +291,8 @@ class Incidents:
     async def list(
         self, stage: Stage | None = None, severity: Severity | None = None, status: Status | None = None
     ) -> list[IncidentSummary]:
-        """Incidents from Temporal visibility, newest first."""
-        clauses = ["WorkflowType = 'IncidentWorkflow'"]
+        """This deployment's incidents (its task queue's) from Temporal visibility, newest first."""
+        clauses = [incidents_query(self.task_queue)]
         for key, value in (
             (attributes.STAGE, stage),
             (attributes.SEVERITY, severity),
@@ -303,10 +303,12 @@ class Incidents:
         found = []
         async for wf in self.client.list_workflows(" AND ".join(clauses)):
             sa = wf.typed_search_attributes
+            if (incident_id := incident_id_of(wf.id)) is None:  # not warroom's (e.g. started by hand)
+                continue
             memo = await wf.memo()
             found.append(
                 IncidentSummary(
-                    incident_id=int(wf.id.removeprefix("incident-")),
+                    incident_id=incident_id,
                     title=str(memo.get(attributes.MEMO_TITLE, "")),
                     stage=sa.get(attributes.STAGE) or "",
                     severity=sa.get(attributes.SEVERITY) or "",
@@ -407,8 +409,8 @@ class Incidents:
 
     async def _call(self, incident_id: int, verb: str, *args: Any, **kwargs: Any) -> Any:
         if verb != "query":  # a query may be checking a candidate (_by_channel_name): not bound yet
-            logs.bind_incident(incident_id)
-        handle = self.client.get_workflow_handle(incident_workflow_id(incident_id))
+            logs.bind_incident(incident_id, self.task_queue)
+        handle = self.client.get_workflow_handle(incident_workflow_id(incident_id, self.task_queue))
         label = incident_label(incident_id)
         for attempt in range(BUSY_ATTEMPTS):
             try:

@@ -54,8 +54,8 @@ def bind(**fields: Any) -> None:
         structlog.contextvars.bind_contextvars(**fields)
 
 
-def bind_incident(incident_id: int) -> None:
-    bind(incident_id=incident_id, workflow_id=incident_workflow_id(incident_id))
+def bind_incident(incident_id: int, task_queue: str) -> None:
+    bind(incident_id=incident_id, workflow_id=incident_workflow_id(incident_id, task_queue))
 
 
 def _merge_request(_: WrappedLogger, __: str, event: EventDict) -> EventDict:

@@ -10,15 +10,17 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.models import CommandReply, ReminderCancel, ReminderRecord, ReminderView
+from domain.naming import reminder_workflow_id
 from starter.errors import CommandRejected
-from workflows.reminder import ReminderWorkflow, reminder_workflow_id
+from workflows.reminder import ReminderWorkflow
 
 
 class Reminders:
-    """The reminders' own workflows (`reminder-<id>`)."""
+    """The reminders' own workflows (`reminder-<id>`; `<task queue>-reminder-<id>` off the default queue)."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, task_queue: str) -> None:
         self.client = client
+        self.task_queue = task_queue
 
     async def pending(self, reminders: list[ReminderRecord], user_id: str) -> list[ReminderRecord]:
         """`user_id`'s reminders among these that have not been delivered or cancelled yet."""
@@ -27,7 +29,7 @@ class Reminders:
         return [r for r, pending in zip(mine, running, strict=True) if pending]
 
     async def _running(self, reminder_id: str) -> bool:
-        handle = self.client.get_workflow_handle(reminder_workflow_id(reminder_id))
+        handle = self.client.get_workflow_handle(reminder_workflow_id(reminder_id, self.task_queue))
         try:
             description = await handle.describe()
         except RPCError as err:
@@ -38,7 +40,7 @@ class Reminders:
 
     async def cancel(self, reminder_id: str, user_id: str, request_id: str | None = None) -> str:
         """Cancels one of `user_id`'s reminders; it works after the incident has resolved, too."""
-        handle = self.client.get_workflow_handle(reminder_workflow_id(reminder_id))
+        handle = self.client.get_workflow_handle(reminder_workflow_id(reminder_id, self.task_queue))
         try:
             reply: CommandReply = await handle.execute_update(
                 ReminderWorkflow.cancel, ReminderCancel(actor=user_id), id=request_id
@@ -55,7 +57,9 @@ class Reminders:
 
     async def _finished(self, reminder_id: str) -> str:
         """What to say about a reminder that cannot be cancelled: it does not exist, or it has finished."""
-        handle = self.client.get_workflow_handle(reminder_workflow_id(reminder_id), result_type=ReminderView)
+        handle = self.client.get_workflow_handle(
+            reminder_workflow_id(reminder_id, self.task_queue), result_type=ReminderView
+        )
         try:
             await handle.describe()
         except RPCError as err:

@@ -26,6 +26,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from domain.models import IncidentResult, Model
+from domain.naming import incidents_query
 from domain.timeline import DURATION_NAMES, durations
 from domain.vocab import Severity, Stage
 from workflows import attributes
@@ -262,16 +263,18 @@ def _rfc3339(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def collect(client: Client, since: datetime, concurrency: int = FETCH_CONCURRENCY) -> Report:
-    """Lists the incident workflows started since `since` through visibility, fetches the results of the
-    completed ones (`concurrency` at a time) and summarizes them.
+async def collect(
+    client: Client, task_queue: str, since: datetime, concurrency: int = FETCH_CONCURRENCY
+) -> Report:
+    """Lists the deployment's (`task_queue`'s) incident workflows started since `since` through visibility,
+    fetches the results of the completed ones (`concurrency` at a time) and summarizes them.
 
     Runs that continued as new are skipped (their successor is listed); a completed incident whose
     declaration predates `since` (its last run started in the window) is left out. An open incident is
     counted by its current run's start.
     """
     since = (since if since.tzinfo else since.replace(tzinfo=UTC)).replace(microsecond=0)
-    query = f"WorkflowType = 'IncidentWorkflow' AND StartTime >= '{_rfc3339(since)}'"
+    query = f"{incidents_query(task_queue)} AND StartTime >= '{_rfc3339(since)}'"
     open_counts: Counter[str] = Counter()
     lost: Counter[str] = Counter()
     completed: list[tuple[str, str]] = []

@@ -193,7 +193,9 @@ async def test_same_key_after_resolve_declares_a_new_incident(alerting: tuple[St
     await poster.post("/alerts/alertmanager", alertmanager_payload("web-1"))
     await stack.incident_channel(1)
     await stack.incidents.resolve(1, Resolution(summary="fixed"))
-    await stack.temporal.client.get_workflow_handle(incident_workflow_id(1)).result()
+    await stack.temporal.client.get_workflow_handle(
+        incident_workflow_id(1, stack.settings.task_queue)
+    ).result()
 
     async def declared_again() -> bool:
         status, body = await poster.post("/alerts/alertmanager", alertmanager_payload("web-1"))

@@ -22,7 +22,7 @@ COMPLETES_WITHIN = 60.0  # seconds: far longer than any retry a permanent error 
 
 async def completed(stack: Stack, incident_id: int) -> IncidentResult:
     handle = stack.temporal.client.get_workflow_handle(
-        incident_workflow_id(incident_id), result_type=IncidentResult
+        incident_workflow_id(incident_id, stack.settings.task_queue), result_type=IncidentResult
     )
     return await asyncio.wait_for(handle.result(), COMPLETES_WITHIN)
 

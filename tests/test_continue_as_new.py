@@ -29,7 +29,9 @@ async def small_history_stack() -> AsyncIterator[Stack]:
 async def test_state_survives_continue_as_new(small_history_stack: Stack) -> None:
     stack = small_history_stack
     incident_id, channel = await declare(stack)
-    handle = stack.temporal.client.get_workflow_handle(incident_workflow_id(incident_id))
+    handle = stack.temporal.client.get_workflow_handle(
+        incident_workflow_id(incident_id, stack.settings.task_queue)
+    )
     first_run = (await handle.describe()).run_id
     await stack.incidents.change_stage(incident_id, StageChange(stage=Stage.IDENTIFIED, context="found it"))
     for i in range(UPDATES):
@@ -49,7 +51,7 @@ async def test_state_survives_continue_as_new(small_history_stack: Stack) -> Non
     # Commands keep working after the hand-over and the result has the whole timeline.
     await stack.incidents.resolve(incident_id, Resolution(summary="done"))
     result = await stack.temporal.client.get_workflow_handle(
-        incident_workflow_id(incident_id), result_type=IncidentResult
+        incident_workflow_id(incident_id, stack.settings.task_queue), result_type=IncidentResult
     ).result()
     assert len([e for e in result.timeline if e.kind == "update"]) == UPDATES
     assert result.timeline[0].kind == "declared" and result.timeline[-1].kind == "resolved"
@@ -62,7 +64,9 @@ async def test_a_busy_incident_hands_over_without_waiting_for_a_quiet_moment(
     the queued updates travel to the next run, each posted once, in order."""
     stack = small_history_stack
     incident_id, _ = await declare(stack)
-    handle = stack.temporal.client.get_workflow_handle(incident_workflow_id(incident_id))
+    handle = stack.temporal.client.get_workflow_handle(
+        incident_workflow_id(incident_id, stack.settings.task_queue)
+    )
     first_run = (await handle.describe()).run_id
     burst = [f"burst {i}" for i in range(30)]
     for text in burst:  # each returns once recorded; the posting happens behind
@@ -70,7 +74,7 @@ async def test_a_busy_incident_hands_over_without_waiting_for_a_quiet_moment(
     await wait_quiet(stack, incident_id)
 
     first = await stack.temporal.client.get_workflow_handle(
-        incident_workflow_id(incident_id), run_id=first_run
+        incident_workflow_id(incident_id, stack.settings.task_queue), run_id=first_run
     ).describe()
     # Before the patch the first run only ended once the queue was empty (~60 + 30 x 9 events here).
     assert first.history_length is not None and first.history_length < 160, first.history_length

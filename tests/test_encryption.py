@@ -30,7 +30,7 @@ from domain.encryption import (
     EncryptionCodec,
     data_converter,
 )
-from domain.naming import DIRECTORY_WORKFLOW_ID, incident_workflow_id
+from domain.naming import directory_workflow_id, incident_workflow_id
 from domain.settings import Settings
 from sandbox import SandboxServer
 from starter.codec_server import start_codec_server
@@ -241,7 +241,10 @@ async def test_histories_hold_only_ciphertext_that_the_codec_server_decodes(
 
         histories = [
             await temporal.client.get_workflow_handle(workflow_id).fetch_history()
-            for workflow_id in (incident_workflow_id(1), DIRECTORY_WORKFLOW_ID)
+            for workflow_id in (
+                incident_workflow_id(1, stack.settings.task_queue),
+                directory_workflow_id(stack.settings.task_queue),
+            )
         ]
 
     found: list[Payload] = []

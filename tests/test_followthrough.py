@@ -148,7 +148,7 @@ async def test_resolve_posts_the_timeline_with_markdown_and_json_files(stack: St
     await run(stack, "stage mitigated rolled back", channel=channel)
     await run(stack, "resolve all good", channel=channel)
     result = await stack.temporal.client.get_workflow_handle(
-        incident_workflow_id(incident_id), result_type=IncidentResult
+        incident_workflow_id(incident_id, stack.settings.task_queue), result_type=IncidentResult
     ).result()
     summary = [
         m for m in messages(stack.sandbox, channel) if m.get("replies") and "timeline" in m["text"].lower()

@@ -49,7 +49,9 @@ async def top_level(stack: Stack, channel: str) -> list[dict[str, Any]]:
 
 
 async def history_events(stack: Stack, incident_id: int) -> list[Any]:
-    handle = stack.temporal.client.get_workflow_handle(incident_workflow_id(incident_id))
+    handle = stack.temporal.client.get_workflow_handle(
+        incident_workflow_id(incident_id, stack.settings.task_queue)
+    )
     return [e async for e in handle.fetch_history_events()]
 
 
@@ -147,7 +149,7 @@ async def test_resolve_warns_when_never_mitigated_and_returns_timeline(stack: St
     reply = await stack.incidents.resolve(incident_id, Resolution(summary="Rolled back", actor=RESPONDER))
     assert "never marked Mitigated" in reply
     handle = stack.temporal.client.get_workflow_handle(
-        incident_workflow_id(incident_id), result_type=IncidentResult
+        incident_workflow_id(incident_id, stack.settings.task_queue), result_type=IncidentResult
     )
     result = await handle.result()
     kinds = [e.kind for e in result.timeline]

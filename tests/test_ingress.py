@@ -257,7 +257,7 @@ async def test_resolve_warns_ends_the_workflow_and_later_commands_say_it_is_reso
     assert ack.startswith("INC-1 resolved.") and "never marked Mitigated" in ack
 
     handle = stack.temporal.client.get_workflow_handle(
-        incident_workflow_id(incident_id), result_type=IncidentResult
+        incident_workflow_id(incident_id, stack.settings.task_queue), result_type=IncidentResult
     )
     result = await asyncio.wait_for(handle.result(), 30)
     assert result.summary == "Rolled back the deploy" and not result.ever_mitigated

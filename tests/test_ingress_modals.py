@@ -150,7 +150,10 @@ async def test_stage_form_in_a_resolved_incident_says_it_is_resolved(stack: Stac
     incident_id, channel = await declare_via_slack(stack)
     await run(stack, "resolve Fixed", channel)
     await asyncio.wait_for(
-        stack.temporal.client.get_workflow_handle(incident_workflow_id(incident_id)).result(), 30
+        stack.temporal.client.get_workflow_handle(
+            incident_workflow_id(incident_id, stack.settings.task_queue)
+        ).result(),
+        30,
     )
     answer = await run(stack, "stage", channel)
     assert "already resolved" in answer

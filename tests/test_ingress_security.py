@@ -22,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from domain.naming import DIRECTORY_WORKFLOW_ID
+from domain.naming import directory_workflow_id
 from sandbox import SandboxServer
 from sandbox.models import APP_ID, TEAM_DOMAIN, TEAM_ID, VERIFICATION_TOKEN
 from sandbox.signing import FORM_CONTENT_TYPE, JSON_CONTENT_TYPE, signature, signed_headers
@@ -258,7 +258,11 @@ def help_command() -> dict[str, str]:
 async def test_socket_mode_without_a_signing_secret_serves_no_slack_route(
     temporal: WorkflowEnvironment, sandbox: SandboxServer, http: aiohttp.ClientSession
 ) -> None:
-    async with socket_mode_web(temporal, sandbox, SLACK_SIGNING_SECRET=None) as (web, stand_in):
+    queue = "socket-mode"
+    async with socket_mode_web(temporal, sandbox, SLACK_SIGNING_SECRET=None, WARROOM_TASK_QUEUE=queue) as (
+        web,
+        stand_in,
+    ):
         base = f"http://127.0.0.1:{web.port}"
         body = slash_body_for(FORGED, "C0GENERAL")
         for secret in ("socket-mode", ""):
@@ -272,7 +276,7 @@ async def test_socket_mode_without_a_signing_secret_serves_no_slack_route(
             assert r.status == 200
         # Nothing was declared: the directory that hands out incident IDs was never even started.
         with pytest.raises(RPCError):
-            await temporal.client.get_workflow_handle(DIRECTORY_WORKFLOW_ID).describe()
+            await temporal.client.get_workflow_handle(directory_workflow_id(queue)).describe()
         # Slack's requests arrive over the connection instead, where Bolt needs no signature.
         [(bolt, token)] = stand_in.apps
         assert token == APP_TOKEN

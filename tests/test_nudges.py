@@ -65,7 +65,9 @@ async def test_nudges_honour_the_interval_restart_on_updates_and_stop_at_mitigat
         incidents = Incidents.from_settings(skipping.client, settings)
         async with a_worker(skipping, settings, sandbox):  # type: ignore[attr-defined]
             incident_id = await incidents.declare("Payments slow", Severity.SEV1, declared_by=RESPONDER)
-            handle = skipping.client.get_workflow_handle(incident_workflow_id(incident_id))
+            handle = skipping.client.get_workflow_handle(
+                incident_workflow_id(incident_id, settings.task_queue)
+            )
             await eventually(lambda: _channel(incidents, incident_id))
 
             async def count(user: str, n: int) -> bool:
@@ -105,7 +107,7 @@ async def test_a_nudge_due_while_no_worker_runs_is_sent_once_after_a_restart(
         async with a_worker(skipping, settings, sandbox):  # type: ignore[attr-defined]
             incident_id = await incidents.declare("Queue stuck", Severity.SEV2, declared_by=RESPONDER)
             await eventually(lambda: _channel(incidents, incident_id))
-        handle = skipping.client.get_workflow_handle(incident_workflow_id(incident_id))
+        handle = skipping.client.get_workflow_handle(incident_workflow_id(incident_id, settings.task_queue))
         # SEV2: 30 minutes. The clock passes the nudge while no worker runs (the fast-forward completes only
         # once a worker has handled the timer, so it runs in the background).
         forward = asyncio.ensure_future(skipping.fast_forward(handle, timedelta(minutes=31)))
@@ -139,7 +141,9 @@ async def test_the_nudge_button_opens_a_form_that_posts_the_update(skipping: Wor
     ):
         incident_id = await stack.incidents.declare("Logins failing", Severity.SEV1, declared_by=RESPONDER)
         channel = await stack.incident_channel(incident_id)
-        handle = skipping.client.get_workflow_handle(incident_workflow_id(incident_id))
+        handle = skipping.client.get_workflow_handle(
+            incident_workflow_id(incident_id, stack.settings.task_queue)
+        )
         await skipping.fast_forward(handle, timedelta(minutes=16))
 
         async def nudged() -> list[dict[str, object]]:

@@ -20,7 +20,7 @@ from temporalio.worker import Replayer
 
 import worker
 from domain.models import StageChange, StatusUpdate
-from domain.naming import DIRECTORY_WORKFLOW_ID, incident_workflow_id
+from domain.naming import directory_workflow_id, incident_workflow_id
 from domain.settings import Settings
 from domain.vocab import Stage
 from sandbox import SandboxServer
@@ -43,10 +43,12 @@ async def test_ingress_workflow_and_activity_lines_carry_the_incident_and_no_sec
     await run(stack, "stage identified bad deploy", channel)
     await run(stack, "update Rolling back", channel)
     await run(stack, "resolve Rolled back", channel)
-    await stack.temporal.client.get_workflow_handle(incident_workflow_id(incident_id)).result()
+    await stack.temporal.client.get_workflow_handle(
+        incident_workflow_id(incident_id, stack.settings.task_queue)
+    ).result()
 
     lines = log_lines(log_output)  # every line is one JSON object
-    workflow_id = incident_workflow_id(incident_id)
+    workflow_id = incident_workflow_id(incident_id, stack.settings.task_queue)
 
     def about_incident(logger: str) -> list[dict[str, Any]]:
         found = [line for line in lines if line.get("logger") == logger]
@@ -140,7 +142,9 @@ async def test_web_and_worker_metrics_count_what_happened(
         await run(stack, "update Rolling back", channel)
         await wait_quiet(stack, incident_id)
         await run(stack, "resolve Rolled back", channel)
-        await client.get_workflow_handle(incident_workflow_id(incident_id)).result()
+        await client.get_workflow_handle(
+            incident_workflow_id(incident_id, stack.settings.task_queue)
+        ).result()
 
         web = await scrape(f"http://127.0.0.1:{stack.web.port}/metrics")
         assert value(web, "warroom_incidents_declared_total", severity="sev2", source="slack") == 1
@@ -186,7 +190,7 @@ async def current_details(stack: Stack, workflow_id: str) -> str:
 
 async def test_the_ui_shows_each_incidents_current_details(stack: Stack) -> None:
     incident_id, channel = await declare(stack)
-    workflow_id = incident_workflow_id(incident_id)
+    workflow_id = incident_workflow_id(incident_id, stack.settings.task_queue)
     details = await current_details(stack, workflow_id)
     assert details.startswith(f"**INC-{incident_id}**: SEV2, Investigating, open")
     assert f"(`<#{channel}>`)" in details and "Commander: none yet" in details
@@ -201,7 +205,7 @@ async def test_the_ui_shows_each_incidents_current_details(stack: Stack) -> None
         return details
 
     await eventually(shown)
-    directory = await current_details(stack, DIRECTORY_WORKFLOW_ID)
+    directory = await current_details(stack, directory_workflow_id(stack.settings.task_queue))
     assert "Incidents declared: 1" in directory and "Incident channels: 1" in directory
     assert "Open alert keys: 0" in directory
 
@@ -209,7 +213,9 @@ async def test_the_ui_shows_each_incidents_current_details(stack: Stack) -> None
 async def test_workflows_log_nothing_while_replaying(log_output: io.StringIO, stack: Stack) -> None:
     """A worker that picks an incident up again replays its history silently."""
     incident_id, _ = await declare(stack)
-    handle = stack.temporal.client.get_workflow_handle(incident_workflow_id(incident_id))
+    handle = stack.temporal.client.get_workflow_handle(
+        incident_workflow_id(incident_id, stack.settings.task_queue)
+    )
     history = await handle.fetch_history()
     logged = [line for line in log_lines(log_output) if line.get("logger") == "temporalio.workflow"]
     assert logged  # the first execution did log

@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 import worker as worker_process
 from domain.models import ReminderOrder, ReminderView, Resolution
+from domain.naming import incident_workflow_id, reminder_workflow_id
 from domain.settings import Settings
 from domain.vocab import Severity
 from sandbox import SandboxServer
@@ -31,7 +32,6 @@ from tests.conftest import (
     start_time_skipping,
 )
 from tests.test_ingress import declare_via_slack, run
-from workflows.reminder import reminder_workflow_id
 
 OTHER = "U0OTHER"
 
@@ -50,8 +50,9 @@ def reminder_id_in(answer: str) -> str:
     return found[1]
 
 
-async def reminder_status(client: Client, reminder_id: str) -> WorkflowExecutionStatus | None:
-    return (await client.get_workflow_handle(reminder_workflow_id(reminder_id)).describe()).status
+async def reminder_status(stack: Stack, reminder_id: str) -> WorkflowExecutionStatus | None:
+    workflow_id = reminder_workflow_id(reminder_id, stack.settings.task_queue)
+    return (await stack.temporal.client.get_workflow_handle(workflow_id).describe()).status
 
 
 # --- through Slack --------------------------------------------------------------------------------------
@@ -102,7 +103,7 @@ async def test_list_and_cancel_reminders(stack: Stack) -> None:
     assert "cancelled" in await run(stack, f"remind cancel {first}", channel=channel)
 
     async def finished() -> bool:
-        return await reminder_status(stack.temporal.client, first) == WorkflowExecutionStatus.COMPLETED
+        return await reminder_status(stack, first) == WorkflowExecutionStatus.COMPLETED
 
     await eventually(finished)
     again = await run(stack, f"remind cancel {first}", channel=channel)
@@ -112,7 +113,7 @@ async def test_list_and_cancel_reminders(stack: Stack) -> None:
     listed = await run(stack, "reminders", channel=channel)
     assert first not in listed and second in listed
     result = await stack.temporal.client.get_workflow_handle(
-        reminder_workflow_id(first), result_type=ReminderView
+        reminder_workflow_id(first, stack.settings.task_queue), result_type=ReminderView
     ).result()
     assert result.status == "cancelled"
     assert dms(stack.sandbox, RESPONDER) == []
@@ -139,11 +140,15 @@ async def test_a_reminder_outlives_the_incidents_resolve(stack: Stack) -> None:
     incident_id, channel = await declare_via_slack(stack)
     rid = reminder_id_in(await run(stack, "remind in 3s send the postmortem invite", channel=channel))
     await run(stack, "resolve rolled back", channel=channel)
-    await stack.temporal.client.get_workflow_handle(f"incident-{incident_id}").result()
+    await stack.temporal.client.get_workflow_handle(
+        incident_workflow_id(incident_id, stack.settings.task_queue)
+    ).result()
     # The incident has completed; its reminder is still waiting, and then delivers.
-    assert await reminder_status(stack.temporal.client, rid) == WorkflowExecutionStatus.RUNNING
+    assert await reminder_status(stack, rid) == WorkflowExecutionStatus.RUNNING
     assert dms(stack.sandbox, RESPONDER) == []
-    handle = stack.temporal.client.get_workflow_handle(reminder_workflow_id(rid), result_type=ReminderView)
+    handle = stack.temporal.client.get_workflow_handle(
+        reminder_workflow_id(rid, stack.settings.task_queue), result_type=ReminderView
+    )
     assert (await asyncio.wait_for(handle.result(), timeout=20)).status == "delivered"
     texts = dms(stack.sandbox, RESPONDER)
     assert len(texts) == 1 and "send the postmortem invite" in texts[0]
@@ -184,7 +189,9 @@ async def test_a_reminder_due_while_no_worker_runs_is_delivered_once_after_resta
         sandbox.state.add_fault("chat.postMessage", error="internal_error", after_effect=True)
         async with a_worker(env.client, settings, sandbox):  # type: ignore[attr-defined]
             texts = await eventually(lambda: _some(dms(sandbox, RESPONDER)), within=20)
-            handle = env.client.get_workflow_handle(reminder_workflow_id(rid), result_type=ReminderView)
+            handle = env.client.get_workflow_handle(
+                reminder_workflow_id(rid, settings.task_queue), result_type=ReminderView
+            )
             assert (await handle.result()).status == "delivered"
         assert len(texts) == 1 and "check the backlog" in texts[0]
         assert len(dms(sandbox, RESPONDER)) == 1
@@ -221,7 +228,9 @@ async def test_reminders_hours_and_days_ahead_fire_at_their_due_time(
             )
             assert "(America/New_York)" in answer
             rid = reminder_id_in(answer)
-            handle = skipping.client.get_workflow_handle(reminder_workflow_id(rid), result_type=ReminderView)
+            handle = skipping.client.get_workflow_handle(
+                reminder_workflow_id(rid, settings.task_queue), result_type=ReminderView
+            )
             result = await asyncio.wait_for(handle.result(), timeout=30)
             assert result.status == "delivered"
             texts = dms(sandbox, RESPONDER)
@@ -245,4 +254,4 @@ async def test_cancelling_someone_elses_reminder_through_the_api_is_refused(stac
     rid = reminder_id_in(answer)
     with pytest.raises(CommandRejected, match="not yours"):
         await stack.incidents.cancel_reminder(rid, OTHER)
-    assert await reminder_status(stack.temporal.client, rid) == WorkflowExecutionStatus.RUNNING
+    assert await reminder_status(stack, rid) == WorkflowExecutionStatus.RUNNING

@@ -299,8 +299,10 @@ async def test_collect_counts_each_status_and_fetches_completed_results_a_few_at
         ("incident-18", S.CANCELED, "sev1"),
     ]
     client = ListingClient(listed, done)
-    report = await collect(client, since, concurrency=3)  # type: ignore[arg-type]
-    assert client.queries == ["WorkflowType = 'IncidentWorkflow' AND StartTime >= '2026-03-02T07:59:59Z'"]
+    report = await collect(client, "warroom", since, concurrency=3)  # type: ignore[arg-type]
+    assert client.queries == [
+        "WorkflowType = 'IncidentWorkflow' AND TaskQueue = 'warroom' AND StartTime >= '2026-03-02T07:59:59Z'"
+    ]
     assert report.since == datetime(2026, 3, 2, 7, 59, 59, tzinfo=UTC)
     assert sorted(client.fetched) == sorted((wf_id, f"run-{wf_id}") for wf_id in done)
     assert client.most_waiting == 3
@@ -318,19 +320,22 @@ async def test_collect_counts_each_status_and_fetches_completed_results_a_few_at
 # --- the command line -----------------------------------------------------------------------------------
 
 
-def warroom_env(address: str) -> dict[str, str]:
+def warroom_env(address: str, queue: str | None = None) -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("WARROOM_")}
-    return {**clean, "TEMPORAL_ADDRESS": address}
+    return {**clean, "TEMPORAL_ADDRESS": address, **({"WARROOM_TASK_QUEUE": queue} if queue else {})}
 
 
 WARROOM = str(Path(sys.executable).parent / "warroom")
 
 
-async def run_warroom(*args: str, address: str = "127.0.0.1:1") -> tuple[int, str, str]:
+async def run_warroom(
+    *args: str, address: str = "127.0.0.1:1", queue: str | None = None
+) -> tuple[int, str, str]:
+    """`warroom <args>` in a new process; `queue`: its WARROOM_TASK_QUEUE (the deployment it reports on)."""
     proc = await asyncio.create_subprocess_exec(
         WARROOM,
         *args,
-        env=warroom_env(address),
+        env=warroom_env(address, queue),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -418,9 +423,9 @@ async def generate(incidents: Incidents, planned: list[Planned]) -> dict[int, in
             if p.end == "resolved":
                 await incidents.resolve(incident_id, Resolution(summary="done"))
             elif p.end == "terminated":
-                await incidents.client.get_workflow_handle(incident_workflow_id(incident_id)).terminate(
-                    "test"
-                )
+                await incidents.client.get_workflow_handle(
+                    incident_workflow_id(incident_id, incidents.task_queue)
+                ).terminate("test")
 
         return run
 
@@ -428,11 +433,13 @@ async def generate(incidents: Incidents, planned: list[Planned]) -> dict[int, in
     return ids
 
 
-async def results_of(client: Client, incident_ids: list[int]) -> list[IncidentResult]:
+async def results_of(client: Client, queue: str, incident_ids: list[int]) -> list[IncidentResult]:
     """Fetched one by one from each incident's handle (waiting for it to complete), not through visibility."""
 
     def fetch(incident_id: int) -> Callable[[], Awaitable[IncidentResult]]:
-        handle = client.get_workflow_handle(incident_workflow_id(incident_id), result_type=IncidentResult)
+        handle = client.get_workflow_handle(
+            incident_workflow_id(incident_id, queue), result_type=IncidentResult
+        )
         return handle.result
 
     return await bounded(32, [fetch(i) for i in incident_ids])
@@ -462,16 +469,16 @@ async def test_report_over_200_generated_incidents(temporal: WorkflowEnvironment
         t0 = time.perf_counter()
         ids = await generate(Incidents(client, queue, broadcast_channels=("C0STATUS",)), planned)
         resolved = [p for p in planned if p.end == "resolved"]
-        fetched = await results_of(client, [ids[p.index] for p in resolved])
+        fetched = await results_of(client, queue, [ids[p.index] for p in resolved])
         for p in planned:
             if p.end == "terminated":
                 with pytest.raises(WorkflowFailureError):
-                    await client.get_workflow_handle(incident_workflow_id(ids[p.index])).result()
+                    await client.get_workflow_handle(incident_workflow_id(ids[p.index], queue)).result()
         await eventually(lambda: visible(client, len(resolved), TERMINATED, OPEN), within=30)
         print(f"\ngenerated {INCIDENTS} incidents in {time.perf_counter() - t0:.1f}s")
 
         t0 = time.perf_counter()
-        report = await collect(client, started - timedelta(minutes=1))
+        report = await collect(client, queue, started - timedelta(minutes=1))
         elapsed = time.perf_counter() - t0
         print(f"report over {INCIDENTS} incidents (collect): {elapsed:.2f}s")
         print(render_table(report))
@@ -503,12 +510,12 @@ async def test_report_over_200_generated_incidents(temporal: WorkflowEnvironment
     assert report.by_severity == independent.by_severity
     assert report.durations == independent.durations
 
-    later = await collect(client, datetime.now(UTC) + timedelta(minutes=1))
+    later = await collect(client, queue, datetime.now(UTC) + timedelta(minutes=1))
     assert later.totals.total == 0 and later.durations == summarize([], {}).durations
 
     t0 = time.perf_counter()
     code, out, err = await run_warroom(
-        "report", "--since", "1d", "--json", address=client.service_client.config.target_host
+        "report", "--since", "1d", "--json", address=client.service_client.config.target_host, queue=queue
     )
     cli_elapsed = time.perf_counter() - t0
     print(f"`warroom report --since 1d --json` over {INCIDENTS} incidents (new process): {cli_elapsed:.2f}s")

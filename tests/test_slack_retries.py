@@ -39,7 +39,9 @@ async def test_lost_response_on_channel_creation_reuses_the_channel(stack: Stack
 
 async def retried_attempts(stack: Stack, incident_id: int) -> list[Any]:
     """Activity attempts after the first, as Temporal recorded them (with the failure before each)."""
-    handle = stack.temporal.client.get_workflow_handle(incident_workflow_id(incident_id))
+    handle = stack.temporal.client.get_workflow_handle(
+        incident_workflow_id(incident_id, stack.settings.task_queue)
+    )
     return [
         e.activity_task_started_event_attributes
         async for e in handle.fetch_history_events()

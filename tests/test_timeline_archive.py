@@ -204,7 +204,7 @@ async def test_a_long_incident_keeps_a_small_state_and_exports_every_event(stack
     assert state.events_recorded == state.timeline_archived + len(state.timeline)
     await stack.incidents.resolve(incident_id, Resolution(summary="done", actor=RESPONDER))
     handle = stack.temporal.client.get_workflow_handle(
-        incident_workflow_id(incident_id), result_type=IncidentResult
+        incident_workflow_id(incident_id, stack.settings.task_queue), result_type=IncidentResult
     )
     result = await handle.result()
     assert len(result.timeline) < archive.ARCHIVE_AT and result.timeline_parts == state.timeline_parts

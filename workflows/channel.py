@@ -11,11 +11,8 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.slack import SlackActivities
     from domain.effects import ChannelRef, ChannelSetup, CreateChannelRequest
-    from domain.models import ChannelRegistration
-    from domain.naming import DIRECTORY_WORKFLOW_ID
-    from workflows import attributes, transitions
+    from workflows import attributes, directory_link, transitions
     from workflows.context import IncidentContext
-    from workflows.directory import IncidentDirectoryWorkflow
     from workflows.outbox import Outbox
     from workflows.patches import CHANNEL_FAILURE_EXIT, CHANNEL_OVERVIEW_CATCH_UP
 
@@ -54,7 +51,7 @@ class Channel:
             s.channel_overview_ts = await self._ctx.activity(SlackActivities.set_up_channel, setup)
 
         # The directory, the channel itself and the broadcast overviews do not depend on each other.
-        work = [self._register(ref.id), set_up()]
+        work = [directory_link.register_channel(self._ctx, ref.id), set_up()]
         if self._outbox.missing_overviews():
             work.append(self._outbox.publish_overviews())
         await asyncio.gather(*work)
@@ -73,11 +70,3 @@ class Channel:
         reach the broadcast channels; the CLI still works) and the declarer learns why by DM at once."""
         transitions.without_channel(self._s, cause)
         self._ctx.changed()
-
-    async def _register(self, channel_id: str) -> None:
-        handle = workflow.get_external_workflow_handle(DIRECTORY_WORKFLOW_ID)
-        registration = ChannelRegistration(channel_id=channel_id, incident_id=self._s.incident_id)
-        try:
-            await handle.signal(IncidentDirectoryWorkflow.register_channel, registration)
-        except Exception as err:  # the directory is gone: lookups by channel fail, the incident goes on
-            self._ctx.record("problem", f"could not register the channel with the directory: {err}", None)

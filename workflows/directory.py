@@ -1,8 +1,10 @@
 """IncidentDirectoryWorkflow: hands out short incident IDs, maps incident channels and alert dedup keys to
 incidents.
 
-One long-lived workflow (ID `warroom-directory`). Its update handlers are synchronous, so two declares can
-never get the same ID and fifty identical alerts at once claim one incident; lookups are queries.
+One long-lived workflow per deployment (ID `<task queue>-directory`: `warroom-directory` for the default
+queue, `domain.naming.directory_workflow_id`). Its update handlers are synchronous, so two declares can never
+get the same ID and fifty identical alerts at once claim one incident; lookups are queries. It keeps only what
+open incidents need: an incident that completes signals `closed`, and its channel and alert key are dropped.
 """
 
 from __future__ import annotations
@@ -10,7 +12,14 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.models import ChannelRegistration, DedupClaim, DedupGrant, DedupRelease, DirectoryState
+    from domain.models import (
+        ChannelRegistration,
+        DedupClaim,
+        DedupGrant,
+        DedupRelease,
+        DirectoryState,
+        IncidentClosed,
+    )
     from workflows.observe import show_directory
 
 # Updates per run are capped by the server (2,000); move to a fresh run well before that.
@@ -72,6 +81,19 @@ class IncidentDirectoryWorkflow:
     def register_channel(self, registration: ChannelRegistration) -> None:
         self._state.channels[registration.channel_id] = registration.incident_id
         show_directory(self._state)
+
+    @workflow.signal
+    def closed(self, closed: IncidentClosed) -> None:
+        """The incident completed (patch `directory-close`): its channel and any alert key still pointing at
+        it are forgotten, so the directory holds open incidents only. The incident's own state and Temporal's
+        visibility still have them."""
+        st = self._state
+        if closed.channel_id is not None and st.channels.get(closed.channel_id) == closed.incident_id:
+            del st.channels[closed.channel_id]
+        for key in [k for k, incident_id in st.open_keys.items() if incident_id == closed.incident_id]:
+            del st.open_keys[key]
+        st.closed += 1
+        show_directory(st)
 
     @workflow.query
     def incident_for_channel(self, channel_id: str) -> int | None:

@@ -1,11 +1,11 @@
-"""IncidentWorkflow: one per incident (ID `incident-<id>`), from declare to resolve.
+"""IncidentWorkflow: one per incident (ID `incident-<id>`, `<queue>-incident-<id>`), from declare to resolve.
 
 Handlers only validate and record intent (timeline, outbox); the main loop turns intents into Slack
 activities, in order, so an update can never overtake the overview it is threaded under.
 
 This class keeps the handlers (their names are in history) and wires the loops together; what a command
 does to the state is in `transitions`, the queued Slack work in `outbox`, the rest in `channel`,
-`integrations`, `nudges`, `remind` and `context`.
+`directory_link`, `integrations`, `nudges`, `remind` and `context`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ with workflow.unsafe.imports_passed_through():
         CommandReply,
         DebriefNote,
         DebriefStart,
-        DedupRelease,
         FollowupAdd,
         FollowupTicket,
         IncidentInput,
@@ -41,13 +40,11 @@ with workflow.unsafe.imports_passed_through():
         TicketOrder,
         TimelineEvent,
     )
-    from domain.naming import DIRECTORY_WORKFLOW_ID
     from domain.vocab import Stage, Status, incident_label
-    from workflows import attributes, broadcasts, observe, patches, remind, transitions
+    from workflows import attributes, broadcasts, directory_link, observe, patches, remind, transitions
     from workflows.archive import TimelineArchive
     from workflows.channel import Channel
     from workflows.context import IncidentContext, reject
-    from workflows.directory import IncidentDirectoryWorkflow
     from workflows.integrations import KINDS, Integrations
     from workflows.nudges import Nudges
     from workflows.outbox import Outbox
@@ -121,8 +118,7 @@ class IncidentWorkflow:
             task.cancel()
         if s.channel_id and workflow.patched(patches.TIMELINE_EXPORT):
             await self._outbox.export_timeline()
-        if s.dedup_key:
-            await self._release_dedup_key(s.dedup_key)
+        await directory_link.leave(self._ctx)
         return s.result()
 
     def _should_continue_as_new(self) -> bool:
@@ -131,14 +127,6 @@ class IncidentWorkflow:
 
     def _hand_over_queued_work(self) -> bool:
         return self._should_continue_as_new() and workflow.patched(patches.CONTINUE_WITH_QUEUED_WORK)
-
-    async def _release_dedup_key(self, key: str) -> None:
-        handle = workflow.get_external_workflow_handle(DIRECTORY_WORKFLOW_ID)
-        release = DedupRelease(key=key, incident_id=self._s.incident_id)
-        try:
-            await handle.signal(IncidentDirectoryWorkflow.release, release)
-        except Exception as err:  # the directory is gone: nothing holds the key
-            self._ctx.record("problem", f"could not release the alert key: {err}", None)
 
     def _validate_open(self) -> None:
         if self._s.status is Status.RESOLVED:

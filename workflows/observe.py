@@ -88,6 +88,7 @@ def show_directory(state: DirectoryState) -> None:
             [
                 "**warroom directory**",
                 f"- Incidents declared: {state.next_id - 1}",
+                f"- Incidents closed: {state.closed}",
                 f"- Incident channels: {len(state.channels)}",
                 f"- Open alert keys: {len(state.open_keys)}",
             ]

@@ -11,3 +11,4 @@ TIMELINE_EXPORT = "timeline-export"  # IncidentWorkflow.run, at completion
 REACTIONS_IN_ORDER = "reactions-in-order"  # IncidentWorkflow.reaction_added
 CHANNEL_FAILURE_EXIT = "channel-failure-exit"  # channel.Channel.open, only when the channel failed
 TIMELINE_ARCHIVE = "timeline-archive"  # archive.TimelineArchive.run, only once a timeline is long
+DIRECTORY_CLOSE = "directory-close"  # directory_link.leave, at completion

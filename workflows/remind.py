@@ -15,10 +15,12 @@ with workflow.unsafe.imports_passed_through():
     from activities.slack_dm import SlackDmActivities
     from domain.effects import ReminderPlan, ReminderPlanRequest
     from domain.models import CommandReply, ReminderInput, ReminderOrder, ReminderRecord
+    from domain.naming import reminder_workflow_id
     from domain.vocab import incident_label
     from workflows import transitions
     from workflows.context import IncidentContext, reject
-    from workflows.reminder import ReminderWorkflow, reminder_workflow_id
+    from workflows.directory_link import own_task_queue
+    from workflows.reminder import ReminderWorkflow
 
 PLAN_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(milliseconds=200))
 PLAN_TIMEOUT = timedelta(seconds=5)
@@ -45,7 +47,7 @@ async def set_reminder(ctx: IncidentContext, order: ReminderOrder) -> CommandRep
     await workflow.start_child_workflow(
         ReminderWorkflow.run,
         ReminderInput(**record.model_dump(), incident_id=s.incident_id, channel_id=s.channel_id),
-        id=reminder_workflow_id(reminder_id),
+        id=reminder_workflow_id(reminder_id, own_task_queue()),
         parent_close_policy=ParentClosePolicy.ABANDON,
         static_summary=f"Reminder {reminder_id} ({incident_label(s.incident_id)})",
     )

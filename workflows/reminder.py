@@ -1,4 +1,5 @@
-"""ReminderWorkflow (`reminder-<incident>-<n>`): one durable timer, then one DM; cancellable by its owner.
+"""ReminderWorkflow (`reminder-<incident>-<n>`; `<queue>-reminder-...` off the default queue, domain.naming):
+one durable timer, then one DM; cancellable by its owner.
 
 Started by the incident as a child with ParentClosePolicy.ABANDON, so it outlives the incident's resolve:
 reminding people of follow-ups after the incident is the point. The timer lives in Temporal, so a reminder
@@ -33,10 +34,6 @@ DM_RETRY = RetryPolicy(
 DM_TIMEOUT = timedelta(seconds=30)
 DM_HEARTBEAT = timedelta(seconds=15)  # the DM activity heartbeats before every Slack call
 DM_DEADLINE = timedelta(days=1)
-
-
-def reminder_workflow_id(reminder_id: str) -> str:
-    return f"reminder-{reminder_id}"
 
 
 @workflow.defn

@@ -29,7 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 import worker as worker_process
 from domain.models import CommandReply
-from domain.naming import incident_workflow_id
+from domain.naming import incident_workflow_id, reminder_workflow_id
 from domain.settings import Settings
 from sandbox import SandboxServer
 from sandbox.client import SandboxClient
@@ -39,7 +39,6 @@ from starter.serve import start_web
 from starter.slack_app import DEGRADED
 from tests.conftest import RESPONDER, SIGNING_SECRET, TOKEN, Stack, make_settings, start_temporal
 from tests.test_integrations import overview_text, settled
-from workflows.reminder import reminder_workflow_id
 
 HUMAN = "U0HUMAN"  # posts the messages a responder then marks with :mega:
 TITLE = "Payments API returns 502"
@@ -256,7 +255,9 @@ async def running_activity(
 ) -> tuple[str, WorkerProcess] | None:
     """The first of the incident's activities seen running within `within` seconds (its type and the
     worker process running it), or None."""
-    handle = chaos.client.get_workflow_handle(incident_workflow_id(incident_id))
+    handle = chaos.client.get_workflow_handle(
+        incident_workflow_id(incident_id, chaos.stack.settings.task_queue)
+    )
     by_pid = {str(w.pid): w for w in chaos.workers if w.pid is not None}
     deadline = asyncio.get_running_loop().time() + within
     while asyncio.get_running_loop().time() < deadline:
@@ -275,7 +276,9 @@ async def incident_worker(chaos: ChaosStack, incident_id: int) -> tuple[str, Wor
     running = await running_activity(chaos, incident_id)
     if running is not None:
         return running
-    handle = chaos.client.get_workflow_handle(incident_workflow_id(incident_id))
+    handle = chaos.client.get_workflow_handle(
+        incident_workflow_id(incident_id, chaos.stack.settings.task_queue)
+    )
     identity = ""
     async for event in handle.fetch_history_events():
         if event.HasField("workflow_task_completed_event_attributes"):
@@ -291,8 +294,9 @@ async def interrupted_tasks(chaos: ChaosStack, run: ScriptRun) -> dict[str, int]
     were retried (nothing else fails here: a killed worker's attempt times out after 30 s) and workflow
     tasks that timed out (started on a worker that died, or waiting on a dead worker's sticky queue)."""
     client = chaos.client
-    ids = [incident_workflow_id(run.incident_id)]
-    ids += [reminder_workflow_id(f"{run.incident_id}-{n}") for n in range(1, run.reminders + 1)]
+    queue = chaos.stack.settings.task_queue
+    ids = [incident_workflow_id(run.incident_id, queue)]
+    ids += [reminder_workflow_id(f"{run.incident_id}-{n}", queue) for n in range(1, run.reminders + 1)]
     counts = {"activity attempts retried": 0, "workflow tasks timed out": 0}
     for workflow_id in ids:
         async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
@@ -358,7 +362,9 @@ class ScriptRun:
 
     async def update_outcome(self, update_id: str) -> str | None:
         """The reply of the incident's update `update_id` once it completes; None if Temporal never had it."""
-        handle = self.chaos.client.get_workflow_handle(incident_workflow_id(self.incident_id))
+        handle = self.chaos.client.get_workflow_handle(
+            incident_workflow_id(self.incident_id, self.chaos.stack.settings.task_queue)
+        )
         update = handle.get_update_handle(update_id, result_type=CommandReply)
         try:
             reply: CommandReply = await asyncio.wait_for(update.result(), SETTLE_WITHIN)
@@ -532,11 +538,11 @@ async def wait_idle(run: ScriptRun) -> None:
 
 async def wait_settled(run: ScriptRun) -> None:
     """Until the incident is idle, its workflow completed and every reminder's too."""
-    client = run.chaos.client
+    client, queue = run.chaos.client, run.chaos.stack.settings.task_queue
     await wait_idle(run)
-    handles = [client.get_workflow_handle(incident_workflow_id(run.incident_id))]
+    handles = [client.get_workflow_handle(incident_workflow_id(run.incident_id, queue))]
     handles += [
-        client.get_workflow_handle(reminder_workflow_id(f"{run.incident_id}-{n}"))
+        client.get_workflow_handle(reminder_workflow_id(f"{run.incident_id}-{n}", queue))
         for n in range(1, run.reminders + 1)
     ]
     for handle in handles:

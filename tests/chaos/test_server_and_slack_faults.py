@@ -310,7 +310,7 @@ async def storm_through_an_incident(stack: Stack, storm: SlackStorm, monkeypatch
         f"INC-{incident_id} resolved."
     )
     handle = stack.temporal.client.get_workflow_handle(
-        incident_workflow_id(incident_id), result_type=IncidentResult
+        incident_workflow_id(incident_id, stack.settings.task_queue), result_type=IncidentResult
     )
 
     async def finished() -> bool:

@@ -219,7 +219,9 @@ async def test_two_workers_one_sigkilled_the_other_carries_the_incident(tmp_path
             [dead] = [w for w in chaos.workers if w.process and w.process.returncode is not None]
             [alive] = [w for w in chaos.workers if w.process and w.process.returncode is None]
             assert dead.started == alive.started == 1, "nothing was restarted"
-            handle = chaos.client.get_workflow_handle(incident_workflow_id(run.incident_id))
+            handle = chaos.client.get_workflow_handle(
+                incident_workflow_id(run.incident_id, chaos.stack.settings.task_queue)
+            )
             assert (await chaos.stack.state(run.incident_id)).status is Status.RESOLVED
             assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
             seconds = time.monotonic() - started

@@ -4,6 +4,8 @@
 
 Runs scripted incidents on a throwaway Temporal dev server with the Slack sandbox (the same building blocks as
 tests/conftest.py) and writes each workflow's history to `tests/histories/<workflow-id>__<label>.json`.
+Scenarios run on the default task queue (`warroom`), so the workflow IDs are production's (`incident-1`,
+`warroom-directory`); `staging-queue` runs on a queue of its own (`staging-incident-1`, `staging-directory`).
 A scenario that needs minutes or hours to pass (`nudge-fired`: the update-nudge timer fires) runs on a dev
 server with per-workflow time skipping (`start_time_skipping`, as tests/test_nudges.py) and moves its
 incident's clock with `fast_forward`; the others run in real time.
@@ -41,7 +43,7 @@ from domain.models import (
     StageChange,
     StatusUpdate,
 )
-from domain.naming import DIRECTORY_WORKFLOW_ID, incident_workflow_id
+from domain.naming import DEFAULT_TASK_QUEUE, directory_workflow_id, incident_workflow_id
 from domain.vocab import Severity, Stage
 from sandbox import SandboxServer
 from tests.conftest import (
@@ -74,8 +76,8 @@ async def _resolve_and_save(stack: Stack, incident_id: int, summary: str, label:
     """Resolves the incident, waits for its workflow to complete and saves its history as `label`."""
     await stack.incidents.resolve(incident_id, Resolution(summary=summary, actor=RESPONDER))
     client = stack.temporal.client
-    await client.get_workflow_handle(incident_workflow_id(incident_id)).result()
-    return await _save(client, incident_workflow_id(incident_id), label)
+    await client.get_workflow_handle(incident_workflow_id(incident_id, stack.settings.task_queue)).result()
+    return await _save(client, incident_workflow_id(incident_id, stack.settings.task_queue), label)
 
 
 def readable(history_json: str) -> str:
@@ -122,10 +124,10 @@ async def full_lifecycle(stack: Stack) -> Histories:
     await wait_quiet(stack, incident_id)
     await inc.resolve(incident_id, Resolution(summary="Rolled back the bad deploy", actor=RESPONDER))
     client = stack.temporal.client
-    await client.get_workflow_handle(incident_workflow_id(incident_id)).result()
+    await client.get_workflow_handle(incident_workflow_id(incident_id, stack.settings.task_queue)).result()
     return {
-        **await _save(client, incident_workflow_id(incident_id), "full-lifecycle"),
-        **await _save(client, DIRECTORY_WORKFLOW_ID, "after-one-incident"),
+        **await _save(client, incident_workflow_id(incident_id, stack.settings.task_queue), "full-lifecycle"),
+        **await _save(client, directory_workflow_id(stack.settings.task_queue), "after-one-incident"),
     }
 
 
@@ -154,7 +156,7 @@ async def continued_as_new(stack: Stack) -> Histories:
     inc = stack.incidents
     incident_id, _ = await declare(stack)
     client = stack.temporal.client
-    workflow_id = incident_workflow_id(incident_id)
+    workflow_id = incident_workflow_id(incident_id, stack.settings.task_queue)
     first_run = (await client.get_workflow_handle(workflow_id).describe()).run_id
     await inc.change_stage(
         incident_id, StageChange(stage=Stage.IDENTIFIED, context="found it", actor=RESPONDER)
@@ -185,7 +187,7 @@ async def integrations(stack: Stack) -> Histories:
     """A Zoom call at declare, a Jira issue, the call replaced by Meet, a reminder delivered after the resolve
     and one cancelled: the incident's history and both reminders'."""
     from domain.models import CallStart, ReminderOrder, TicketOrder
-    from workflows.reminder import reminder_workflow_id
+    from domain.naming import reminder_workflow_id
 
     inc = stack.incidents
     incident_id, _ = await declare(stack)
@@ -199,13 +201,19 @@ async def integrations(stack: Stack) -> Histories:
     await wait_quiet(stack, incident_id)
     await inc.resolve(incident_id, Resolution(summary="Rolled back", actor=RESPONDER))
     client = stack.temporal.client
-    await client.get_workflow_handle(incident_workflow_id(incident_id)).result()
+    await client.get_workflow_handle(incident_workflow_id(incident_id, stack.settings.task_queue)).result()
     for n in (1, 2):
-        await client.get_workflow_handle(reminder_workflow_id(f"{incident_id}-{n}")).result()
+        await client.get_workflow_handle(
+            reminder_workflow_id(f"{incident_id}-{n}", stack.settings.task_queue)
+        ).result()
     return {
-        **await _save(client, incident_workflow_id(incident_id), "integrations"),
-        **await _save(client, reminder_workflow_id(f"{incident_id}-1"), "delivered"),
-        **await _save(client, reminder_workflow_id(f"{incident_id}-2"), "cancelled"),
+        **await _save(client, incident_workflow_id(incident_id, stack.settings.task_queue), "integrations"),
+        **await _save(
+            client, reminder_workflow_id(f"{incident_id}-1", stack.settings.task_queue), "delivered"
+        ),
+        **await _save(
+            client, reminder_workflow_id(f"{incident_id}-2", stack.settings.task_queue), "cancelled"
+        ),
     }
 
 
@@ -282,7 +290,7 @@ async def nudge_fired(stack: Stack) -> Histories:
     inc = stack.incidents
     env = stack.temporal
     incident_id, _ = await declare(stack)
-    handle = env.client.get_workflow_handle(incident_workflow_id(incident_id))
+    handle = env.client.get_workflow_handle(incident_workflow_id(incident_id, stack.settings.task_queue))
     interval = timedelta(minutes=(await inc.state(incident_id)).nudge_minutes[Severity.SEV2.value])
 
     async def nudged() -> bool:
@@ -322,7 +330,9 @@ async def timeline_archive(stack: Stack) -> Histories:
     await inc.start_debrief(incident_id, DebriefStart(actor=RESPONDER))
     await wait_quiet(stack, incident_id)
     thread = (await inc.state(incident_id)).debrief_ts or ""
-    handle = stack.temporal.client.get_workflow_handle(incident_workflow_id(incident_id))
+    handle = stack.temporal.client.get_workflow_handle(
+        incident_workflow_id(incident_id, stack.settings.task_queue)
+    )
     batch = 65  # signals a batch at a time: few workflow tasks, a short history
     for start in range(0, ARCHIVE_AT + 10, batch):
         notes = [
@@ -356,6 +366,8 @@ SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], dict[str, str]]] = {
         {CONFIG_TEXT: f'[broadcast]\nby_stage = {{ identified = ["{SUPPORT}"] }}\n'},
     ),
     "nudge-fired": (nudge_fired, (), {}),
+    # A deployment on its own task queue: `staging-incident-1` reaches `staging-directory` (domain.naming).
+    "staging-queue": (full_lifecycle, (), {"WARROOM_TASK_QUEUE": "staging"}),
 }
 SKIPPING_TIME = frozenset({"nudge-fired"})  # run with per-workflow time skipping (no dynamic config)
 
@@ -365,6 +377,7 @@ async def _on_stack(
 ) -> Histories:
     if time_skipping and config:
         raise ValueError("the time-skipping server takes no dynamic config here")
+    settings.setdefault("WARROOM_TASK_QUEUE", DEFAULT_TASK_QUEUE)  # production's IDs, not a test's
     if CONFIG_TEXT in settings:
         toml = Path(tempfile.mkdtemp(prefix="warroom-record-")) / "warroom.toml"
         toml.write_text(settings.pop(CONFIG_TEXT))
