@@ -31,7 +31,8 @@ HOST_ID = "sandbox-host-0001"
 HOST_EMAIL = "oncall@example.com"
 JOIN_HOST = "https://zoom.example"  # a reserved domain: join links never reach a real Zoom
 TOKEN_TTL = 3599
-SCOPE = "meeting:write:meeting meeting:read:list_meetings"
+LIST_SCOPE = "meeting:read:list_meetings"
+SCOPE = f"meeting:write:meeting {LIST_SCOPE}"
 TOPIC_MAX = 200
 AGENDA_MAX = 2000
 PAGE_SIZE_DEFAULT = 30
@@ -78,7 +79,9 @@ class ZoomFake(VendorStandIn[FaultRoute]):
         self.meetings: list[dict[str, Any]] = []
         self.token_requests = 0
         self.revoked = False
+        self.scope = SCOPE  # what the app's tokens are granted (`grant_scope` narrows it)
         self._tokens: dict[str, float] = {}  # access token -> expiry (clock)
+        self._scopes: dict[str, str] = {}  # access token -> the scopes it was granted
         self._pages: dict[str, tuple[str, int, int]] = {}  # next_page_token -> (type, offset, page size)
         self._next_id = 81_000_000_001
 
@@ -98,12 +101,19 @@ class ZoomFake(VendorStandIn[FaultRoute]):
         """The app is deactivated: token requests fail with invalid_client, existing tokens with 401."""
         self.revoked = True
 
+    def grant_scope(self, scope: str) -> None:
+        """The app's scopes (space-separated), as set on its Zoom Marketplace page; tokens issued from now on
+        carry them. Listing meetings without `meeting:read:list_meetings` answers Zoom's 4711."""
+        self.scope = scope
+
     def reset(self) -> None:
         super().reset()
         self.meetings.clear()
         self.token_requests = 0
         self.revoked = False
+        self.scope = SCOPE
         self._tokens.clear()
+        self._scopes.clear()
         self._pages.clear()
         self._next_id = 81_000_000_001
 
@@ -163,6 +173,11 @@ class ZoomFake(VendorStandIn[FaultRoute]):
             return EXPIRED_TOKEN
         return None
 
+    def _granted(self, request: web.Request, scope: str) -> bool:
+        token = request.headers.get("Authorization", "").partition(" ")[2].strip()
+        granted = self._scopes.get(token, "").split()
+        return scope in granted or f"{scope}:admin" in granted
+
     # --- OAuth ------------------------------------------------------------------------------------------
 
     async def _token(self, request: web.Request) -> web.Response:
@@ -195,7 +210,13 @@ class ZoomFake(VendorStandIn[FaultRoute]):
             return 400, {"reason": "Invalid account_id", "error": "invalid_request"}
         token = secrets.token_urlsafe(32)
         self._tokens[token] = self._clock() + TOKEN_TTL
-        return 200, {"access_token": token, "token_type": "bearer", "expires_in": TOKEN_TTL, "scope": SCOPE}
+        self._scopes[token] = self.scope
+        return 200, {
+            "access_token": token,
+            "token_type": "bearer",
+            "expires_in": TOKEN_TTL,
+            "scope": self.scope,
+        }
 
     # --- meetings ---------------------------------------------------------------------------------------
 
@@ -275,6 +296,9 @@ class ZoomFake(VendorStandIn[FaultRoute]):
         problem = self._bearer_problem(request)
         if problem is not None:
             return self._answer(route, 401, problem)
+        if not self._granted(request, LIST_SCOPE):
+            message = f"Invalid access token, does not contain scopes:[{LIST_SCOPE}, {LIST_SCOPE}:admin]."
+            return self._answer(route, 400, {"code": 4711, "message": message})
         status, payload = self._page(request.query.get("type", "scheduled"), request.query)
         return self._answer(route, status, payload)
 

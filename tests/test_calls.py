@@ -206,6 +206,20 @@ async def test_zoom_retry_without_an_earlier_meeting_creates_one(sb: SandboxServ
     assert sb.zoom.calls_of("list_meetings") == [200]
 
 
+async def test_zoom_app_without_the_list_scope_creates_rather_than_failing(
+    sb: SandboxServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sb.zoom.grant_scope("meeting:write:meeting")  # listing meetings was not added on the Marketplace page
+    acts = providers_from(settings_for(sb, tmp_path), None)
+
+    info = await create(acts, call_request(), attempt=2)
+
+    assert sb.zoom.calls_of("list_meetings") == [400]  # Zoom's 4711: the token lacks the scope
+    assert sb.zoom.calls_of("create_meeting") == [201]
+    assert info.meeting_id == str(sb.zoom.meetings[0]["id"])
+    assert "meeting:read:list_meetings:admin" in caplog.text
+
+
 async def test_zoom_rate_limit_waits_for_retry_after(sb: SandboxServer, tmp_path: Path) -> None:
     acts = providers_from(settings_for(sb, tmp_path), None)
     sb.zoom.add_fault("create_meeting", 429, retry_after=7)

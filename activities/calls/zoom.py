@@ -43,8 +43,9 @@ LIST_PAGE_SIZE = 300
 MAX_LIST_PAGES = 10
 AUTH_ADVICE = (
     "check ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID and ZOOM_CLIENT_SECRET, and that the Server-to-Server OAuth app "
-    "is activated with scopes to create and list meetings"
+    "is activated with the scopes meeting:write:meeting:admin and meeting:read:list_meetings:admin"
 )
+LIST_SCOPE_ADVICE = "add meeting:read:list_meetings:admin (classic: meeting:read:admin) to the Zoom app"
 # OAuth errors by which a token endpoint refuses the credentials themselves (RFC 6749, section 5.2).
 CREDENTIAL_ERRORS = frozenset({"invalid_client", "invalid_grant", "invalid_request", "unauthorized_client"})
 
@@ -155,7 +156,7 @@ class ZoomProvider:
     async def create(self, req: CallRequest) -> CallInfo:
         async with self._session_for() as session:
             if activity.in_activity() and activity.info().attempt > 1:
-                found = await self._find(session, req.key)
+                found = await self._reusable(session, req)
                 if found is not None:
                     activity.logger.info(
                         "reusing the Zoom meeting an earlier attempt created",
@@ -177,6 +178,22 @@ class ZoomProvider:
             return self._info(meeting, what, 201)
 
     # --- meetings ---------------------------------------------------------------------------------------
+
+    async def _reusable(self, session: aiohttp.ClientSession, req: CallRequest) -> CallInfo | None:
+        """The meeting an earlier attempt made, if Zoom lets the app list meetings. An app without the list
+        scope creates the meeting rather than failing the call (a lost answer could then leave a second,
+        unused meeting); the log says which scope to add."""
+        try:
+            return await self._find(session, req.key)
+        except ApplicationError as err:
+            if err.non_retryable:
+                activity.logger.warning(
+                    f"cannot list Zoom meetings to reuse an earlier attempt's, creating one: {err.message};"
+                    f" {LIST_SCOPE_ADVICE}",
+                    extra={"incident_id": req.incident_id},
+                )
+                return None
+            raise
 
     async def _find(self, session: aiohttp.ClientSession, key: str) -> CallInfo | None:
         """The meeting an earlier attempt made for `key`, from the user's scheduled meetings."""
