@@ -1,15 +1,21 @@
 """Jira Cloud: the issue `/incident jira <summary>` asks for, linked back to the incident's Slack channel.
 
-Idempotency: every issue carries a label derived from the request's idempotency key. A retried attempt
-searches for that label first and reuses the issue it finds, so a lost response never makes a second issue.
-The remote link back to Slack has a `globalId` per channel, so adding it again updates it in place.
+Idempotency: every issue carries a label derived from the request's idempotency key, and each attempt
+records its progress as heartbeat details (`creating`, then the created issue's ID). A retry searches for the
+label first and reuses the issue it finds. Jira's search is eventually consistent (a new issue can take
+seconds to show), so a known ID is passed as `reconcileIssues` (found at once), and after an attempt whose
+create got no usable answer the search is repeated for up to INDEX_WAIT seconds before creating: a lost
+response never makes a second issue unless Jira's index lags longer than that. The remote link back to Slack
+has a `globalId` per channel, so adding it again updates it in place.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -34,6 +40,8 @@ AUTH_ADVICE = "check JIRA_EMAIL and JIRA_API_TOKEN"
 CONFIG_ADVICE = "check JIRA_PROJECT_KEY and JIRA_ISSUE_TYPE"
 LINK_ADVICE = "check that the JIRA_EMAIL account may link issues in JIRA_PROJECT_KEY"
 SLACK_CHANNEL_URL = "https://slack.com/app_redirect?channel={}"
+INDEX_WAIT = 10.0  # seconds a retry looks for an issue an earlier attempt may have made, before creating
+INDEX_POLL = 1.0
 
 _LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -208,9 +216,10 @@ class JiraActivities:
         text = slack_mrkdwn.to_plain(req.summary) if req.quoted else req.summary
         summary = plain_summary(text, f"{incident_label(incident.incident_id)}: {incident.title}")
         async with self._api() as api:
-            key = await self._find(api, project, label) if activity.info().attempt > 1 else None
+            key = await self._earlier_issue(api, project, label) if activity.info().attempt > 1 else None
             reused = key is not None
             if key is None:
+                activity.heartbeat({"creating": label})
                 created = await api.call(
                     "POST",
                     "/issue",
@@ -231,6 +240,7 @@ class JiraActivities:
                         "Jira answered creating an issue without the issue's key", type="JiraUnavailable"
                     )
                 key = str(created["key"])
+                activity.heartbeat({"creating": label, "issue_id": str(created.get("id") or ""), "key": key})
             if incident.channel_id:
                 await api.call(
                     "POST",
@@ -253,18 +263,32 @@ class JiraActivities:
         base = str(self._settings.jira_url).rstrip("/")
         return TicketInfo(key=key, url=f"{base}/browse/{key}", summary=summary)
 
-    async def _find(self, api: _JiraApi, project: str, label: str) -> str | None:
-        """The issue an earlier attempt made for this request, if any."""
+    async def _earlier_issue(self, api: _JiraApi, project: str, label: str) -> str | None:
+        """The issue an earlier attempt made for this request, if any (see the module docstring)."""
+        details = activity.info().heartbeat_details
+        progress = details[-1] if details and isinstance(details[-1], dict) else {}
+        known = str(progress.get("issue_id") or "")
+        unsure = bool(progress.get("creating")) and not known  # a create whose answer never came
+        deadline = time.monotonic() + (INDEX_WAIT if unsure else 0.0)
+        while True:
+            key = await self._find(api, project, label, [int(known)] if known.isdigit() else [])
+            if key is not None or time.monotonic() >= deadline:
+                return key
+            activity.heartbeat(progress)
+            await asyncio.sleep(INDEX_POLL)
+
+    async def _find(self, api: _JiraApi, project: str, label: str, reconcile: list[int]) -> str | None:
+        """The issue with this label; `reconcile`: issue IDs Jira must include even before its index has
+        caught up with them."""
+        body: dict[str, Any] = {
+            "jql": f"project = {_jql_string(project)} AND labels = {_jql_string(label)}",
+            "fields": ["summary"],
+            "maxResults": 1,
+        }
+        if reconcile:
+            body["reconcileIssues"] = reconcile
         found = await api.call(
-            "POST",
-            "/search/jql",
-            "looking for an issue made by an earlier attempt",
-            {
-                "jql": f"project = {_jql_string(project)} AND labels = {_jql_string(label)}",
-                "fields": ["summary"],
-                "maxResults": 1,
-            },
-            CONFIG_ADVICE,
+            "POST", "/search/jql", "looking for an issue made by an earlier attempt", body, CONFIG_ADVICE
         )
         issues = found.get("issues") if isinstance(found, dict) else None
         if issues and isinstance(issues[0], dict) and issues[0].get("key"):

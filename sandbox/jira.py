@@ -3,8 +3,9 @@
 Served: create an issue, search issues with a small JQL subset, add / update / list remote links, read an
 issue. Every route wants HTTP Basic auth (`EMAIL`:`API_TOKEN`) and answers errors in Jira's shape,
 `{"errorMessages": [...], "errors": {field: message}}`. Tests steer it in Python (`add_fault`, `issues`,
-`calls`); `GET /_sandbox/jira/state`, `POST /_sandbox/jira/reset` and `POST /_sandbox/jira/faults` do the
-same over HTTP.
+`calls`). Search is eventually consistent, as Jira's is: a new issue shows up INDEX_LAG seconds after it was
+made, at once when its ID is passed in `reconcileIssues` (at most 50). `GET /_sandbox/jira/state`,
+`POST /_sandbox/jira/reset` and `POST /_sandbox/jira/faults` do the same over HTTP.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import base64
 import binascii
 import hmac
 import re
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +32,8 @@ PROJECT_KEY = "OPS"
 ISSUE_TYPES = ("Task", "Bug", "Story", "Incident")
 GLOBAL_ID_MAX = 255
 MAX_RESULTS = 5000
+MAX_RECONCILE = 50
+INDEX_LAG = 1.0  # seconds; Jira says "from a few seconds to minutes", most within seconds
 
 PREFIX = "/jira"
 API = f"{PREFIX}/rest/api/3"
@@ -122,6 +126,7 @@ class JiraFake(VendorStandIn[FaultRoute]):
         self._next_issue_id = 10001
         self._next_link_id = 10001
         self._next_number: dict[str, int] = {}
+        self.index_lag = INDEX_LAG  # seconds before search sees a new issue (unless reconciled)
 
     # --- Python API for tests ---------------------------------------------------------------------------
 
@@ -131,6 +136,7 @@ class JiraFake(VendorStandIn[FaultRoute]):
         self._next_issue_id = 10001
         self._next_link_id = 10001
         self._next_number.clear()
+        self.index_lag = INDEX_LAG
 
     def issue(self, id_or_key: str) -> Issue | None:
         wanted = id_or_key.upper()
@@ -265,6 +271,7 @@ class JiraFake(VendorStandIn[FaultRoute]):
             "fields": stored,
             "labels": list(stored["labels"]),
             "remote_links": [],
+            "indexed_at": time.monotonic() + self.index_lag,
         }
         self.issues.append(issue)
         return issue
@@ -282,11 +289,18 @@ class JiraFake(VendorStandIn[FaultRoute]):
         start = body.get("nextPageToken") or "0"
         if not isinstance(limit, int) or not isinstance(start, str) or not start.isdigit():
             raise JiraError(400, BAD_PAYLOAD)
+        reconcile = body.get("reconcileIssues", [])
+        if not (isinstance(reconcile, list) and all(type(i) is int for i in reconcile)):
+            raise JiraError(400, BAD_PAYLOAD)
+        if len(reconcile) > MAX_RECONCILE:
+            raise JiraError(400, f"The number of issues to reconcile must not exceed {MAX_RECONCILE}.")
         limit = max(1, min(limit, MAX_RESULTS))
+        now = time.monotonic()
         matches = [
             issue
             for issue in self.issues
-            if ("project" not in query or issue["fields"]["project"]["key"] == query["project"].upper())
+            if (issue["indexed_at"] <= now or int(issue["id"]) in reconcile)
+            and ("project" not in query or issue["fields"]["project"]["key"] == query["project"].upper())
             and ("labels" not in query or query["labels"] in issue["labels"])
         ]
         first = int(start)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from activities.jira import INDEX_WAIT
 from domain.models import CommanderChange, Resolution, StatusUpdate
 from sandbox import SandboxServer
 from tests.conftest import RESPONDER, Stack, eventually, running_stack
@@ -18,7 +19,7 @@ from tests.test_ingress import declare_via_slack, run
 TITLE = "Payments API returns 502"
 
 
-async def settled(stack: Stack, incident_id: int) -> Any:
+async def settled(stack: Stack, incident_id: int, within: float = 15.0) -> Any:
     """Waits until every queued effect is done: Slack work, calls, tickets and the call's bookmark."""
 
     async def check() -> Any:
@@ -28,7 +29,7 @@ async def settled(stack: Stack, incident_id: int) -> Any:
         unmarked = s.call is not None and not s.call_bookmarked
         return s if s.channel_ready and not busy and not missing and not unmarked else None
 
-    return await eventually(check)
+    return await eventually(check, within=within)
 
 
 def channel_info(sandbox: SandboxServer, channel_id: str) -> dict[str, Any]:
@@ -220,7 +221,9 @@ async def test_jira_500_then_success_creates_exactly_one_issue(stack: Stack, aft
     incident_id, channel = await declare_via_slack(stack)
     stack.sandbox.jira.add_fault("create_issue", 500, times=1, after_effect=after_effect)
     await run(stack, "jira Check the payment queue", channel=channel)
-    state = await settled(stack, incident_id)
+    # After a 500 the retry gives Jira's search index up to INDEX_WAIT to show an issue the failed attempt
+    # may have made, before creating one.
+    state = await settled(stack, incident_id, within=INDEX_WAIT + 15)
     assert len(stack.sandbox.jira.issues) == 1
     assert len(state.tickets) == 1
     assert state.tickets[0].key == stack.sandbox.jira.issues[0]["key"]

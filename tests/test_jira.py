@@ -15,6 +15,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities import jira as jira_module
 from activities.jira import JiraActivities, key_label
 from domain.effects import TicketInfo, TicketRequest
 from domain.models import IncidentView
@@ -59,16 +60,24 @@ def ticket(summary: str = "Fix the retry storm", *, channel: bool = True) -> Tic
     return TicketRequest(incident=incident, summary=summary, requested_by=REQUESTER, key=KEY)
 
 
-async def create(settings: Settings, req: TicketRequest, attempt: int = 1) -> TicketInfo:
+async def create(
+    settings: Settings, req: TicketRequest, attempt: int = 1, beats: list[tuple[Any, ...]] | None = None
+) -> TicketInfo:
+    """One attempt. `beats`, shared by successive attempts, carries heartbeat details from one to the next
+    as Temporal does: each attempt starts with the last details recorded."""
+    beats = [] if beats is None else beats
     env = ActivityEnvironment()
-    env.info = dataclasses.replace(env.info, attempt=attempt)
+    env.info = dataclasses.replace(env.info, attempt=attempt, heartbeat_details=beats[-1] if beats else ())
+    env.on_heartbeat = lambda *details: beats.append(details)
     result: TicketInfo = await env.run(JiraActivities(settings).create_ticket, req)
     return result
 
 
-async def failure(settings: Settings, req: TicketRequest, attempt: int = 1) -> ApplicationError:
+async def failure(
+    settings: Settings, req: TicketRequest, attempt: int = 1, beats: list[tuple[Any, ...]] | None = None
+) -> ApplicationError:
     with pytest.raises(ApplicationError) as caught:
-        await create(settings, req, attempt)
+        await create(settings, req, attempt, beats)
     return caught.value
 
 
@@ -151,19 +160,22 @@ async def test_without_a_channel_there_is_no_link(sb: SandboxServer, tmp_path: P
 
 
 async def test_server_error_on_create_then_the_retry_creates_exactly_one_issue(
-    sb: SandboxServer, tmp_path: Path
+    sb: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(jira_module, "INDEX_WAIT", 1.5)
     settings = jira_settings(sb, tmp_path)
     sb.jira.add_fault("create_issue", 500)
-    err = await failure(settings, ticket())
+    beats: list[tuple[Any, ...]] = []
+    err = await failure(settings, ticket(), beats=beats)
     assert (err.type, err.non_retryable) == ("JiraUnavailable", False)
     assert sb.jira.issues == []
 
-    info = await create(settings, ticket(), attempt=2)
+    info = await create(settings, ticket(), attempt=2, beats=beats)
     [issue] = sb.jira.issues
     assert info.key == issue["key"]
     assert len(issue["remote_links"]) == 1
-    assert sb.jira.calls_of("search") == [200]
+    # The first attempt's create got no usable answer: the retry gave Jira's index time before creating.
+    assert len(sb.jira.calls_of("search")) >= 2
 
 
 async def test_lost_create_response_then_the_retry_reuses_the_issue(
@@ -172,16 +184,19 @@ async def test_lost_create_response_then_the_retry_reuses_the_issue(
     caplog.set_level(logging.INFO)
     settings = jira_settings(sb, tmp_path)
     sb.jira.add_fault("create_issue", 504, after_effect=True)
-    err = await failure(settings, ticket())
+    sb.jira.index_lag = 3.0  # search will not show the new issue for a while
+    beats: list[tuple[Any, ...]] = []
+    err = await failure(settings, ticket(), beats=beats)
     assert (err.type, err.non_retryable) == ("JiraUnavailable", False)
     [issue] = sb.jira.issues  # Jira made it; warroom never heard
     assert issue["remote_links"] == []
 
-    info = await create(settings, ticket(), attempt=2)
+    info = await create(settings, ticket(), attempt=2, beats=beats)
     [again] = sb.jira.issues
     assert again is issue and info.key == issue["key"] == "OPS-1"
     assert [link["globalId"] for link in issue["remote_links"]] == [GLOBAL_ID]
     assert sb.jira.calls_of("create_issue") == [504]  # the retry found the issue instead of creating
+    assert len(sb.jira.calls_of("search")) >= 3  # it looked until Jira's index showed it
     assert created_logs(caplog) == [("OPS-1", True)]
 
 
@@ -191,11 +206,14 @@ async def test_remote_link_failure_then_the_retry_leaves_one_issue_and_one_link(
 ) -> None:
     settings = jira_settings(sb, tmp_path)
     sb.jira.add_fault("remote_link", 503, after_effect=after_effect)
-    err = await failure(settings, ticket())
+    sb.jira.index_lag = 60.0  # search would not show the new issue in time
+    beats: list[tuple[Any, ...]] = []
+    err = await failure(settings, ticket(), beats=beats)
     assert (err.type, err.non_retryable) == ("JiraUnavailable", False)
 
-    info = await create(settings, ticket(), attempt=2)
+    info = await create(settings, ticket(), attempt=2, beats=beats)
     [issue] = sb.jira.issues
+    assert sb.jira.calls_of("search") == [200]  # the issue's ID, from the heartbeat, reconciled at once
     assert info.key == issue["key"]
     [link] = issue["remote_links"]
     assert link["globalId"] == GLOBAL_ID
@@ -388,7 +406,23 @@ async def test_the_stand_in_wants_basic_auth(sb: SandboxServer) -> None:
     assert sb.jira.issues == []
 
 
+async def test_the_stand_in_search_is_eventually_consistent_unless_reconciled(sb: SandboxServer) -> None:
+    sb.jira.index_lag = 60.0
+    status, created = await post(sb, ISSUE, fields(labels=["fresh"]))
+    assert status == 201
+    search = "/jira/rest/api/3/search/jql"
+    jql = 'project = OPS AND labels = "fresh"'
+    assert (await post(sb, search, {"jql": jql}))[1]["issues"] == []  # not indexed yet
+    status, found = await post(sb, search, {"jql": jql, "reconcileIssues": [int(created["id"])]})
+    assert status == 200 and [i["key"] for i in found["issues"]] == [created["key"]]
+    status, body = await post(sb, search, {"jql": jql, "reconcileIssues": list(range(51))})
+    assert status == 400 and body["errorMessages"]
+    status, body = await post(sb, search, {"jql": jql, "reconcileIssues": [created["key"]]})  # IDs, not keys
+    assert status == 400
+
+
 async def test_the_stand_in_searches_links_and_reports(sb: SandboxServer) -> None:
+    sb.jira.index_lag = 0.0  # search sees new issues at once here
     assert (await post(sb, ISSUE, fields(labels=["x-1"])))[0] == 201
     status, created = await post(sb, ISSUE, fields(labels=["y"]))
     assert status == 201 and created["key"] == "OPS-2" and created["self"].endswith(f"/issue/{created['id']}")
