@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     broadcast_channels_csv: str = Field(default="", alias="WARROOM_BROADCAST_CHANNELS")
     call_provider: CallProviderSetting = Field(default="none", alias="WARROOM_CALL_PROVIDER")
     alert_token: SecretStr | None = Field(default=None, alias="WARROOM_ALERT_TOKEN")
+    # true: alert routes without a credential answer anyone (a private network); `warroom dev` sets it
+    alerts_unauthenticated: bool = Field(default=False, alias="WARROOM_ALERTS_UNAUTHENTICATED")
     default_severity: Severity = Field(default=DEFAULT_SEVERITY, alias="WARROOM_DEFAULT_SEVERITY")
     grafana_secret: SecretStr | None = Field(default=None, alias="WARROOM_GRAFANA_SECRET")
     grafana_timestamp_header: str = Field(default="", alias="WARROOM_GRAFANA_TIMESTAMP_HEADER")

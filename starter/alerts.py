@@ -44,6 +44,16 @@ TOO_LARGE = (
     " (warroom shows 20 alerts of a group and counts the rest)"
 )
 UNAUTHORIZED = "missing or wrong bearer token: send `Authorization: Bearer $WARROOM_ALERT_TOKEN`"
+OPEN_ON_PURPOSE = "or WARROOM_ALERTS_UNAUTHENTICATED=true to take alerts from anyone who can reach this port"
+CLOSED = {
+    "bearer": (
+        f"this alert route is closed: set WARROOM_ALERT_TOKEN (sent as a bearer token), {OPEN_ON_PURPOSE}"
+    ),
+    "grafana": (
+        "this alert route is closed: set WARROOM_GRAFANA_SECRET (Grafana's HMAC signature) or"
+        f" WARROOM_ALERT_TOKEN (sent as a bearer token), {OPEN_ON_PURPOSE}"
+    ),
+}
 
 
 def _error(status: int, message: str, **extra: Any) -> web.Response:
@@ -64,6 +74,11 @@ async def _read(request: web.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+def _routes(kinds: list[str]) -> str:
+    paths = {"bearer": "/alerts, /alerts/alertmanager", "grafana": "/alerts/grafana"}
+    return ", ".join(paths[k] for k in kinds)
+
+
 def _problems(err: ValidationError) -> list[dict[str, str]]:
     return [
         {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "problem": e["msg"]}
@@ -78,8 +93,14 @@ class AlertRoutes:
         self.severity_map = settings.alert_severity_map
         token = settings.alert_token.get_secret_value() if settings.alert_token else ""
         self._token = token.encode()
-        if not token:
-            log.warning("alert_routes_unauthenticated", hint="set WARROOM_ALERT_TOKEN")
+        closed = [kind for kind in CLOSED if self._closed(kind)]
+        if closed:
+            log.warning("alert_routes_closed", routes=_routes(closed), hint=CLOSED[closed[-1]])
+        elif settings.alerts_unauthenticated and not token:
+            log.warning(
+                "alert_routes_unauthenticated",
+                hint="anyone who can reach this port can declare incidents; set WARROOM_ALERT_TOKEN",
+            )
 
     def register(self, app: web.Application) -> None:
         app.router.add_post("/alerts/alertmanager", self.alertmanager)
@@ -99,7 +120,7 @@ class AlertRoutes:
         def parse(data: Any) -> AlertGroup:
             return from_alertmanager(GrafanaPayload.model_validate(data), "grafana", self.severity_map)
 
-        return await self._intake(request, parse, verify=self._grafana_signature)
+        return await self._intake(request, parse, verify=self._grafana_signature, kind="grafana")
 
     async def generic(self, request: web.Request) -> web.Response:
         def parse(data: Any) -> AlertGroup:
@@ -112,7 +133,10 @@ class AlertRoutes:
         request: web.Request,
         parse: Callable[[Any], AlertGroup],
         verify: Callable[[web.Request, bytes], str | None] | None = None,
+        kind: str = "bearer",
     ) -> web.Response:
+        if self._closed(kind):
+            return _error(403, CLOSED[kind])
         if not self._authorized(request):
             return _error(401, UNAUTHORIZED)
         if request.content_type != "application/json":
@@ -147,6 +171,12 @@ class AlertRoutes:
         log.info("alert", source=group.source, status=group.status, action=outcome.action, incident=incident)
         status = 202 if outcome.action != "ignored" else 200
         return web.json_response({"ok": True, "action": outcome.action, "incident": incident}, status=status)
+
+    def _closed(self, kind: str) -> bool:
+        """No credential configured for this kind of route, and not opened on purpose."""
+        if self._token or self.settings.alerts_unauthenticated:
+            return False
+        return kind != "grafana" or self.settings.grafana_secret is None
 
     def _authorized(self, request: web.Request) -> bool:
         if not self._token:

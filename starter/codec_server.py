@@ -10,6 +10,7 @@ so only the origins in WARROOM_CODEC_CORS_ORIGINS may; with WARROOM_CODEC_TOKEN 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -123,8 +124,19 @@ def codec_routes(settings: Settings) -> CodecRoutes:
         )
     token = settings.codec_token.get_secret_value() if settings.codec_token else None
     if token is None:
-        log.warning("codec_server_without_token", hint="set WARROOM_CODEC_TOKEN unless only you can reach it")
+        log.warning(
+            "codec_server_without_token", hint="loopback only; set WARROOM_CODEC_TOKEN to serve further"
+        )
     return CodecRoutes(codec, settings.codec_cors_origins, token)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
 
 
 @dataclass
@@ -137,7 +149,13 @@ class RunningCodecServer:
 
 
 async def start_codec_server(settings: Settings, host: str, port: int | None = None) -> RunningCodecServer:
-    """Starts serving; port None means WARROOM_CODEC_PORT, 0 a free port (tests)."""
+    """Starts serving; port None means WARROOM_CODEC_PORT, 0 a free port (tests). Without WARROOM_CODEC_TOKEN
+    it serves only on loopback (ConfigError otherwise): whoever reaches it can decrypt every payload."""
+    if settings.codec_token is None and not _loopback(host):
+        raise ConfigError(
+            f"warroom codec-server decrypts payloads for anyone who reaches it: set WARROOM_CODEC_TOKEN to"
+            f" listen on {host}, or listen on 127.0.0.1 (the default --host) and reach it through SSH"
+        )
     routes = codec_routes(settings)
     runner = web.AppRunner(routes.app(), access_log=None)
     await runner.setup()

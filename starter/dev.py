@@ -125,6 +125,8 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
                 }
             )
             settings = with_sandbox_vendors(settings, sandbox, opts.state_dir)
+        if "alerts_unauthenticated" not in settings.model_fields_set:  # on one machine, open unless told
+            settings = settings.model_copy(update={"alerts_unauthenticated": True})
         metrics_port = settings.worker_metrics_port if serves_metrics else None
         async with aiohttp.ClientSession() as session:
             slack = worker_process.slack_client(settings, session)

@@ -78,3 +78,34 @@ async def test_grafana_with_its_own_signature_header_put_and_truncated_alerts(
         assert alert is not None and alert.truncated == 7
         [overview] = await top_level(stack, channel)
         assert "and 7 more" in json.dumps(overview["blocks"], ensure_ascii=False)
+
+
+async def test_alert_routes_without_a_credential_are_closed_unless_opened_on_purpose(
+    temporal: WorkflowEnvironment, sandbox: SandboxServer
+) -> None:
+    async with running_stack(temporal, sandbox) as stack, aiohttp.ClientSession() as session:
+        poster = Poster(stack, session)
+        for route, body in (
+            ("/alerts/alertmanager", alertmanager_payload("web-1")),
+            ("/alerts", {"title": "Disk full"}),
+            ("/alerts/grafana", grafana_payload()),
+        ):
+            status, answer = await poster.post(route, body, token=None)
+            assert status == 403, (route, answer)
+            assert "WARROOM_ALERT_TOKEN" in answer["error"]
+            assert "WARROOM_ALERTS_UNAUTHENTICATED=true" in answer["error"]
+        status, answer = await poster.post("/alerts/grafana", grafana_payload(), token=None)
+        assert "WARROOM_GRAFANA_SECRET" in answer["error"]
+        assert await stack.incidents.list() == []
+        assert not [c for c in stack.sandbox.state.channels.values() if c.name.startswith("inc-")]
+
+
+async def test_alert_routes_opened_on_purpose_take_alerts_without_a_credential(
+    temporal: WorkflowEnvironment, sandbox: SandboxServer
+) -> None:
+    async with (
+        running_stack(temporal, sandbox, WARROOM_ALERTS_UNAUTHENTICATED=True) as stack,
+        aiohttp.ClientSession() as session,
+    ):
+        status, answer = await Poster(stack, session).post("/alerts", {"title": "Disk full"}, token=None)
+        assert (status, answer["action"]) == (202, "declared")

@@ -171,7 +171,9 @@ async def test_resolved_alerts_can_move_to_mitigated_when_configured(
     temporal: WorkflowEnvironment, sandbox: SandboxServer
 ) -> None:
     async with (
-        running_stack(temporal, sandbox, WARROOM_ALERT_RESOLVE_MITIGATES=True) as stack,
+        running_stack(
+            temporal, sandbox, WARROOM_ALERT_RESOLVE_MITIGATES=True, WARROOM_ALERTS_UNAUTHENTICATED=True
+        ) as stack,
         aiohttp.ClientSession() as session,
     ):
         poster = Poster(stack, session)
@@ -280,7 +282,7 @@ async def test_bad_requests_get_a_4xx_naming_the_problem_and_start_nothing(
 
 async def test_temporal_down_answers_503_so_the_sender_retries(sandbox: SandboxServer) -> None:
     env = await start_temporal()
-    settings = make_settings(sandbox, [])
+    settings = make_settings(sandbox, [], WARROOM_ALERTS_UNAUTHENTICATED=True)
     slack = worker_process.slack_client(settings)
     web = await start_web(settings, env.client, slack, host="127.0.0.1", port=0)  # the ingress alone
     try:

@@ -34,6 +34,7 @@ from domain.naming import directory_workflow_id, incident_workflow_id
 from domain.settings import Settings
 from sandbox import SandboxServer
 from starter.codec_server import start_codec_server
+from starter.serve import ConfigError
 from tests.conftest import running_stack
 from tests.test_incident_workflow import wait_quiet
 
@@ -323,3 +324,12 @@ async def test_codec_server_encodes_and_rejects_what_it_cannot_read() -> None:
             assert response.status == 422
             error = (await response.json())["error"]
             assert "'k2'" in error and "Disk full" not in error
+
+
+async def test_the_codec_server_without_a_token_listens_on_loopback_only() -> None:
+    settings = Settings(WARROOM_ENCRYPTION_KEY=SecretStr(K1))
+    with pytest.raises(ConfigError, match=r"set WARROOM_CODEC_TOKEN to listen on 0\.0\.0\.0"):
+        await start_codec_server(settings, "0.0.0.0", 0)
+    with_token = Settings(WARROOM_ENCRYPTION_KEY=SecretStr(K1), WARROOM_CODEC_TOKEN=SecretStr("t" * 32))
+    server = await start_codec_server(with_token, "0.0.0.0", 0)
+    await server.stop()

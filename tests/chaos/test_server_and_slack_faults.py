@@ -104,11 +104,14 @@ async def post_signed(http: aiohttp.ClientSession, stack: Stack, body: bytes) ->
     return Answer(r.status, text, time.perf_counter() - started)
 
 
+ALERT_TOKEN = "chaos-alert-token"
+
+
 async def post_alert(http: aiohttp.ClientSession, stack: Stack) -> Answer:
     url = f"http://127.0.0.1:{stack.web.port}/alerts"
     alert = {"title": "Payments database unreachable", "severity": "sev2", "source": "chaos"}
     started = time.perf_counter()
-    async with http.post(url, json=alert) as r:
+    async with http.post(url, json=alert, headers={"Authorization": f"Bearer {ALERT_TOKEN}"}) as r:
         body = await r.json(content_type=None) if r.content_type == JSON_CONTENT_TYPE else await r.text()
     return Answer(r.status, body, time.perf_counter() - started)
 
@@ -135,7 +138,12 @@ async def outage(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Outa
         client = await server.connect()
         async with (
             SandboxServer(token=TOKEN, signing_secret=SIGNING_SECRET) as sandbox,
-            running_stack(WorkflowEnvironment.from_client(client), sandbox, client=client) as stack,
+            running_stack(
+                WorkflowEnvironment.from_client(client),
+                sandbox,
+                client=client,
+                WARROOM_ALERT_TOKEN=ALERT_TOKEN,
+            ) as stack,
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=90)) as http,
         ):
             incident_id, channel = await declare_via_slack(stack)
