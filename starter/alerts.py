@@ -35,6 +35,10 @@ from starter.incidents import IncidentBusy, IncidentError, Incidents
 log = structlog.get_logger("warroom.alerts")
 
 TEMPORAL_DEADLINE = 10.0  # seconds before we answer 503 and let the sender retry
+# Alert notifications handled at once by this process; beyond it the sender is told to retry rather than
+# queue work behind a slow Temporal (each may hold a body of up to ALERT_MAX_BODY in memory).
+MAX_IN_FLIGHT = 32
+RETRY_AFTER = 10  # seconds, in every 503's Retry-After
 GRAFANA_MAX_AGE = 300
 # Alertmanager sends a whole group in one request (about 500 bytes an alert, without limit unless the
 # receiver sets `max_alerts`) and treats 413 as final: take any group a sender can make, keep what is shown.
@@ -57,7 +61,8 @@ CLOSED = {
 
 
 def _error(status: int, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"ok": False, "error": message, **extra}, status=status)
+    headers = {"Retry-After": str(RETRY_AFTER)} if status == 503 else None
+    return web.json_response({"ok": False, "error": message, **extra}, status=status, headers=headers)
 
 
 async def _read(request: web.Request, limit: int) -> bytes | None:
@@ -93,6 +98,7 @@ class AlertRoutes:
         self.severity_map = settings.alert_severity_map
         token = settings.alert_token.get_secret_value() if settings.alert_token else ""
         self._token = token.encode()
+        self._in_flight = 0
         closed = [kind for kind in CLOSED if self._closed(kind)]
         if closed:
             log.warning("alert_routes_closed", routes=_routes(closed), hint=CLOSED[closed[-1]])
@@ -139,6 +145,21 @@ class AlertRoutes:
             return _error(403, CLOSED[kind])
         if not self._authorized(request):
             return _error(401, UNAUTHORIZED)
+        if self._in_flight >= MAX_IN_FLIGHT:
+            log.warning("alerts_behind", in_flight=self._in_flight)
+            return _error(503, f"warroom is behind: {self._in_flight} alert notifications are waiting; retry")
+        self._in_flight += 1
+        try:
+            return await self._take(request, parse, verify)
+        finally:
+            self._in_flight -= 1
+
+    async def _take(
+        self,
+        request: web.Request,
+        parse: Callable[[Any], AlertGroup],
+        verify: Callable[[web.Request, bytes], str | None] | None,
+    ) -> web.Response:
         if request.content_type != "application/json":
             return _error(415, f"send JSON (application/json), not {request.content_type or 'nothing'}")
         body = await _read(request, ALERT_MAX_BODY)

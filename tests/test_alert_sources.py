@@ -3,19 +3,26 @@ configurable signature header, its PUT method and its `truncatedAlerts`."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import time
+from pathlib import Path
 
 import aiohttp
+import pytest
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from activities.slack_render import ALERTS_IN_OVERVIEW
 from domain.alerts import MAX_ALERTS_SHOWN
 from sandbox import SandboxServer
-from tests.conftest import Stack, running_stack
+from starter import alerts as alerts_module
+from tests.conftest import SIGNING_SECRET, TOKEN, Stack, eventually, running_stack
+from tests.temporal_server import FileBackedServer
 from tests.test_alerts import (
+    ALERT_TOKEN,
     GRAFANA_SECRET,
     Poster,
     alerting,  # noqa: F401  (the fixture, by name)
@@ -109,3 +116,57 @@ async def test_alert_routes_opened_on_purpose_take_alerts_without_a_credential(
     ):
         status, answer = await Poster(stack, session).post("/alerts", {"title": "Disk full"}, token=None)
         assert (status, answer["action"]) == (202, "declared")
+
+
+async def test_a_hung_temporal_gets_503_with_retry_after_and_work_does_not_pile_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Temporal stops answering (SIGSTOP): alert notifications wait at most TEMPORAL_DEADLINE, and beyond
+    MAX_IN_FLIGHT waiting ones the next is refused at once; every 503 says when to retry. Once Temporal
+    answers again, the retried notification declares."""
+    monkeypatch.setattr(alerts_module, "TEMPORAL_DEADLINE", 3.0)
+    monkeypatch.setattr(alerts_module, "MAX_IN_FLIGHT", 2)
+    server = FileBackedServer(tmp_path)
+    server.start()
+    try:
+        client = await server.connect()
+        async with (
+            SandboxServer(token=TOKEN, signing_secret=SIGNING_SECRET) as sandbox,
+            running_stack(
+                WorkflowEnvironment.from_client(client),
+                sandbox,
+                client=client,
+                WARROOM_ALERT_TOKEN=ALERT_TOKEN,
+            ) as stack,
+            aiohttp.ClientSession() as session,
+        ):
+            poster = Poster(stack, session)
+            url = f"{poster.base}/alerts"
+            headers = {"Authorization": f"Bearer {ALERT_TOKEN}"}
+
+            async def post(title: str) -> tuple[int, str | None, float]:
+                started = time.monotonic()
+                async with session.post(url, json={"title": title}, headers=headers) as resp:
+                    return resp.status, resp.headers.get("Retry-After"), time.monotonic() - started
+
+            server.pause()
+            try:
+                waiting = [asyncio.create_task(post(f"Database {i} down")) for i in range(2)]
+                await asyncio.sleep(0.5)
+                status, retry_after, seconds = await post("Database 3 down")
+                assert (status, retry_after) == (503, str(alerts_module.RETRY_AFTER)) and seconds < 1
+                for status, retry_after, seconds in await asyncio.gather(*waiting):
+                    assert (status, retry_after) == (503, str(alerts_module.RETRY_AFTER))
+                    assert seconds < 3.0 + 2
+            finally:
+                server.resume()
+
+            async def declared() -> bool:
+                status, answer = await poster.post(
+                    "/alerts", {"title": "Database 3 down", "dedup_key": "db3"}
+                )
+                return status == 202 and answer["action"] == "declared"
+
+            await eventually(declared, within=30)
+    finally:
+        await server.stop()
