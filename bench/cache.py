@@ -111,6 +111,20 @@ async def _idle(pid: int, within: float = 120.0) -> float:
     return round(time.perf_counter() - started, 1)
 
 
+def _cpu(*pids: int | None) -> tuple[float, float, float]:
+    """(wall clock, CPU seconds of the machine, of these processes and this one) for `_others`."""
+    ours = sum(procs.cpu_seconds(pid) for pid in pids if pid) + time.process_time()
+    return time.perf_counter(), procs.machine_cpu()[0], ours
+
+
+def _others(before: tuple[float, float, float], after: tuple[float, float, float]) -> float:
+    """Cores the rest of the machine kept busy meanwhile: above 0, the figures were measured on less than
+    the whole machine (it is shared)."""
+    elapsed = after[0] - before[0]
+    others = (after[1] - before[1]) - (after[2] - before[2])
+    return round(max(others, 0.0) / elapsed, 2) if elapsed > 0 else 0.0
+
+
 class Run:
     """One cache size: a fresh server, sandbox and worker; the incidents declared in it."""
 
@@ -242,9 +256,10 @@ async def measure(size: int, count: int, samples: int, work_dir: Path) -> dict[s
             result["updates"] = {}
             for name, ids in sets.items():  # cached first: the evicted set then pushes out others
                 _say(f"cache {size}: {len(ids)} updates to {name} incidents")
-                before = await _cache_counters(http, metrics_url)
+                before, cpu_before = await _cache_counters(http, metrics_url), _cpu(worker.pid, server)
                 figures = await run.updates(ids)
                 figures["cache_metrics_delta"] = _delta(before, await _cache_counters(http, metrics_url))
+                figures["cores_used_by_others"] = _others(cpu_before, _cpu(worker.pid, server))
                 result["updates"][name] = figures
             result["worker_rss_mb"]["after_updates"] = round(procs.rss_mb(worker.pid), 1)
             result["worker_rss_mb"]["peak_after_updates"] = round(procs.rss_mb(worker.pid, "VmHWM"), 1)
@@ -270,11 +285,16 @@ def _misses(figures: dict[str, Any] | None) -> str:
     return f"{misses:.0f} of {figures['ack_ms']['n']}"
 
 
+def _others_cell(figures: dict[str, Any] | None) -> str:
+    others = (figures or {}).get("cores_used_by_others")
+    return "-" if others is None else f"{others:.1f}"
+
+
 def table(results: dict[str, Any]) -> str:
     rows = [
         "| cache | open | worker RSS MB (peak) | update ack p50 / p95 ms: cached | evicted "
-        "| → broadcast thread: cached | evicted | cache misses: cached | evicted |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| → broadcast thread: cached | evicted | cache misses: cached | evicted | cores used by others |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["runs"]:
         rss, up = r["worker_rss_mb"], r["updates"]
@@ -283,7 +303,7 @@ def table(results: dict[str, Any]) -> str:
             f"| {r['cache']:,} | {r['declare']['with_overview']:,} | {rss['open']:.0f} ({rss['peak']:.0f}) "
             f"| {_ms(cached, 'ack_ms')} | {_ms(evicted, 'ack_ms')} "
             f"| {_ms(cached, 'broadcast_ms')} | {_ms(evicted, 'broadcast_ms')} "
-            f"| {_misses(cached)} | {_misses(evicted)} |"
+            f"| {_misses(cached)} | {_misses(evicted)} | {_others_cell(cached)} / {_others_cell(evicted)} |"
         )
     return "\n".join(rows)
 
@@ -318,7 +338,8 @@ def main() -> None:
             f"{m['date']}, {m['nproc']} CPUs ({m['cpu']}), Python {m['python']}, "
             f"temporalio {m['temporalio']}: "
             f"{args.incidents:,} incidents, cache {' '.join(map(str, args.cache))}, "
-            f"{results['run']['wall_seconds']:.0f} s"
+            f"{results['run']['wall_seconds']:.0f} s; load average at start {m['load_average_at_start'][0]}, "
+            f"at end {m['load_average_at_end'][0]}"
         )
         text = f"{heading}\n\n{table(results)}\n"
         (args.out / "cache.md").write_text(text)
