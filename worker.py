@@ -164,13 +164,17 @@ def build_worker(
     slack: AsyncWebClient | None = None,
     session: aiohttp.ClientSession | None = None,
 ) -> Worker:
-    """With `session`, Zoom, Meet and Jira calls reuse its connections too."""
+    """With `session`, Zoom, Meet and Jira calls reuse its connections too. Cache size and task concurrency
+    come from Settings (WARROOM_MAX_CACHED_WORKFLOWS and WARROOM_MAX_CONCURRENT_*)."""
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=list(WORKFLOWS),
         activities=activities_for(settings, slack or slack_client(settings, session), session),
         interceptors=[IntegrationFailures()],
+        max_cached_workflows=settings.max_cached_workflows,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        max_concurrent_activities=settings.max_concurrent_activities,
     )
 
 

@@ -45,9 +45,10 @@ def machine_cpu() -> tuple[float, float]:
     return (total - ticks[3] - ticks[4]) / CLOCK_TICKS, total / CLOCK_TICKS
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """A memory figure from /proc/<pid>/status in MB: VmRSS (resident now) or VmHWM (the peak of VmRSS)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 

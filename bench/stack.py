@@ -73,7 +73,7 @@ class Stack:
         return procs.rss_mb(self.server_pid) if self.server_pid else 0.0
 
 
-async def _start_temporal(mode: str, work_dir: Path) -> WorkflowEnvironment:
+async def start_temporal(mode: str, work_dir: Path) -> WorkflowEnvironment:
     db = str(work_dir / "temporal.db") if mode == "file" else None
     return await WorkflowEnvironment.start_local(
         port=procs.free_port(),
@@ -142,7 +142,7 @@ def _ingresses(
 @asynccontextmanager
 async def running_stack(mode: str, work_dir: Path, workers: int = 1) -> AsyncIterator[Stack]:
     async with AsyncExitStack() as stack:
-        env = await stack.enter_async_context(await _start_temporal(mode, work_dir))
+        env = await stack.enter_async_context(await start_temporal(mode, work_dir))
         address = env.client.service_client.config.target_host
         sandbox = await stack.enter_async_context(SandboxServer(token=TOKEN, signing_secret=SECRET))
         posts = PostLog()

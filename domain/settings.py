@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] | None = Field(default=None, alias="WARROOM_LOG_FORMAT")
     log_level: str = Field(default="info", alias="WARROOM_LOG_LEVEL")
     worker_metrics_port: int = Field(default=9464, ge=0, le=65535, alias="WARROOM_WORKER_METRICS_PORT")
+    # Worker tuning (README "Worker tuning"): incidents kept in memory between workflow tasks (0: none, each
+    # task replays its history), and how many workflow / activity tasks one worker runs at once.
+    max_cached_workflows: int = Field(default=500, ge=0, le=100_000, alias="WARROOM_MAX_CACHED_WORKFLOWS")
+    max_concurrent_workflow_tasks: int = Field(
+        default=100, ge=2, le=10_000, alias="WARROOM_MAX_CONCURRENT_WORKFLOW_TASKS"
+    )
+    max_concurrent_activities: int = Field(
+        default=100, ge=1, le=10_000, alias="WARROOM_MAX_CONCURRENT_ACTIVITIES"
+    )
     # Zoom Server-to-Server OAuth, Google Meet (service account with delegation), Jira Cloud.
     zoom_account_id: str | None = Field(default=None, alias="ZOOM_ACCOUNT_ID")
     zoom_client_id: str | None = Field(default=None, alias="ZOOM_CLIENT_ID")
