@@ -25,6 +25,7 @@ from domain.models import (
     TicketInfo,
     TimelineEvent,
 )
+from domain.storm import ShownGroup, StormView
 from domain.vocab import Stage, Status, incident_label
 
 _KEEP = re.compile(r"<([@#][UWCG][A-Z0-9]+)(?:\|[^<>]*)?>")
@@ -136,6 +137,8 @@ def overview_blocks(view: IncidentView, *, in_broadcast: bool) -> list[dict[str,
     ]
     if view.alert is not None:
         blocks.append(_section(alert_context(view.alert)))
+    if view.storm is not None:
+        blocks.append(_section(storm_digest(view.storm)))
     if resolved and view.summary:
         where = "the *Resolved* update in this thread" if in_broadcast else "the *Resolved* update below"
         blocks.append(_section(f"*Summary*\n{safe(view.summary)}", where))
@@ -143,6 +146,33 @@ def overview_blocks(view: IncidentView, *, in_broadcast: bool) -> list[dict[str,
     by = f" by {user(view.declared_by)}" if view.declared_by and not in_broadcast else ""
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"{note}{by}"}]})
     return limits.fit_blocks(blocks)
+
+
+def _hhmm(at: datetime | None) -> str:
+    return at.strftime("%H:%M UTC") if at is not None else "—"
+
+
+def _storm_line(g: ShownGroup) -> str:
+    state = "resolved" if g.status == "resolved" else f"{g.alerts} alert{'s' if g.alerts != 1 else ''}"
+    seen = f"{g.notifications} notices, first {_hhmm(g.first_seen)}, last {_hhmm(g.last_seen)}"
+    where = f" → {incident_label(g.split_to)}" if g.split_to is not None else ""
+    title = limits.shorten(safe(g.title), 150)
+    return f"{g.number}. *{title}* ({safe(g.source)}, {g.severity.label}) — {state}, {seen}{where}"
+
+
+def storm_digest(storm: StormView) -> str:
+    """The alert storm incident's digest: one line per group, most recently active first, numbered for
+    `/incident split <n>`; the overview is edited in place as notifications arrive."""
+    groups = f"{storm.total} alert group{'s' if storm.total != 1 else ''}"
+    head = [
+        f"*Alert storm*: {groups} ({storm.firing} firing) since {_hhmm(storm.first_seen)},"
+        f" latest {_hhmm(storm.last_seen)}. More incidents were declared from alerts than the cap allows, so"
+        " new groups join this one; `/incident split <n>` gives a group its own incident."
+    ]
+    hidden = storm.total - len(storm.shown)
+    tail = [f"… and {hidden} more groups, quieter lately"] if hidden > 0 else []
+    lines = [_storm_line(g) for g in storm.shown]
+    return limits.fit_lines(head, lines, tail, limit=limits.SECTION_TEXT, omitted=lambda n: f"… {n} more")
 
 
 def _link(url: str, label: str) -> str:

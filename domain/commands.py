@@ -150,6 +150,13 @@ class TicketFollowup(_Command):
     followup_id: Annotated[int, Field(ge=1, le=10_000)]
 
 
+class SplitGroup(_Command):
+    """`split <n>` in the alert storm incident: alert group n gets an incident of its own."""
+
+    kind: Literal["split_group"] = "split_group"
+    number: Annotated[int, Field(ge=1, le=10_000)]
+
+
 class ListFollowups(_Command):
     kind: Literal["list_followups"] = "list_followups"
 
@@ -184,6 +191,7 @@ Command = Annotated[
     | TicketFollowup
     | ListFollowups
     | Debrief
+    | SplitGroup
     | Resolve,
     Field(discriminator="kind"),
 ]
@@ -397,6 +405,12 @@ def _dispatch(text: str) -> Command:
             return _parse_role(rest)
         case "followup":
             return _parse_followup(rest)
+        case "split" if rest.strip().lstrip("#").isdigit() and int(rest.strip().lstrip("#")[:5]) >= 1:
+            return SplitGroup(number=int(rest.strip().lstrip("#")[:5]))
+        case "split":
+            raise UsageError(
+                "Give the number of an alert group, as the storm overview shows it.", usage_for("split")
+            )
         case "resolve":
             first, _, after = rest.strip().partition(" ")
             if first.lower() in ("--now", "--force"):

@@ -32,8 +32,10 @@ from domain.requests import RoleChange as RoleChange
 from domain.requests import SeverityChange as SeverityChange
 from domain.requests import StageChange as StageChange
 from domain.requests import StatusUpdate as StatusUpdate
+from domain.requests import StormSplit as StormSplit
 from domain.requests import TicketOrder as TicketOrder
 from domain.state_compat import upgrade
+from domain.storm import StormDigest, StormView, storm_view
 from domain.vocab import BROADCAST_REACTIONS, Severity, Stage, Status
 
 DEFAULT_REACTIONS = tuple(sorted(BROADCAST_REACTIONS))
@@ -56,6 +58,7 @@ class Declaration(Model):
     slash_command: str = "/incident"
     dedup_key: str | None = None  # hashed alert dedup key; released in the directory on resolve
     alert: AlertGroup | None = None  # the notification that declared it
+    storm: bool = False  # the alert storm incident (domain.storm): groups beyond the cap join it
     resolve_mitigates: bool = False  # alerts resolving moves the incident to Mitigated
     # Snapshot of warroom.toml (domain.config); the defaults are today's behaviour without one.
     stage_broadcasts: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # stage -> channels added
@@ -222,6 +225,7 @@ class IncidentView(Model):
     call: CallInfo | None = None
     roles: dict[str, str] = Field(default_factory=dict)  # role -> user ID, commander excluded
     channel_error: str | None = None  # why there is no incident channel (Slack refused to create it)
+    storm: StormView | None = None  # an alert storm incident's digest
 
     @property
     def severity_label(self) -> str:
@@ -272,6 +276,7 @@ class IncidentState(BaseModel):
     dedup_key: str | None = None
     alert: AlertGroup | None = None
     seen_alerts: list[str] = Field(default_factory=list)  # newest alert fingerprints already shown
+    storm: StormDigest | None = None  # set for the alert storm incident: the groups that joined it
     alerts_resolved: bool = False
     resolve_mitigates: bool = False
     stage_broadcasts: dict[str, tuple[str, ...]] = Field(default_factory=dict)
@@ -324,6 +329,7 @@ class IncidentState(BaseModel):
             call=self.call,
             roles=dict(self.roles),
             channel_error=self.channel_error,
+            storm=storm_view(self.storm) if self.storm is not None else None,
         )
 
     def result(self) -> IncidentResult:
@@ -409,3 +415,5 @@ class DirectoryState(BaseModel):
     channels: dict[str, int] = Field(default_factory=dict)  # channel ID -> incident, dropped when it closes
     open_keys: dict[str, int] = Field(default_factory=dict)  # alert dedup key -> open incident
     closed: int = 0  # incidents that told the directory they closed (IncidentWorkflow, patch directory-close)
+    arrivals: list[datetime] = Field(default_factory=list)  # newest alert groups claimed (StormLimit.cap)
+    storm_incident: int | None = None  # the open alert storm incident new groups join

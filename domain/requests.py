@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Literal
 
 from domain.base import Model
+from domain.storm import StormLimit
 from domain.vocab import Severity, Stage
 
 CallProviderName = Literal["zoom", "meet"]
@@ -132,11 +133,21 @@ class ChannelRegistration(Model):
 
 class DedupClaim(Model):
     key: str
+    storm: StormLimit | None = None  # None (and in claims from before storm control): no cap
 
 
 class DedupGrant(Model):
     incident_id: int
     created: bool  # False: an open incident already has this key
+    storm: bool = False  # the key joins the alert storm incident (created: the storm begins)
+
+
+class StormSplit(Model):
+    """`/incident split <n>` in the alert storm's channel: group n now has its own incident."""
+
+    key: str
+    incident_id: int
+    actor: str | None = None
 
 
 class DedupRelease(Model):

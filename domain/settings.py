@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     )
     alert_severity_map_csv: str = Field(default="", alias="WARROOM_ALERT_SEVERITY_MAP")
     alert_resolve_mitigates: bool = Field(default=False, alias="WARROOM_ALERT_RESOLVE_MITIGATES")
+    # Storm control: at most this many incidents declared from alerts per window; 0 turns it off.
+    alert_storm_cap: int = Field(default=5, ge=0, le=1000, alias="WARROOM_ALERT_STORM_CAP")
+    alert_storm_window: int = Field(default=300, ge=1, le=86_400, alias="WARROOM_ALERT_STORM_WINDOW")
     # Unset: JSON lines, except under `warroom dev`, which prints readable lines.
     log_format: Literal["json", "console"] | None = Field(default=None, alias="WARROOM_LOG_FORMAT")
     log_level: str = Field(default="info", alias="WARROOM_LOG_LEVEL")

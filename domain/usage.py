@@ -137,6 +137,13 @@ COMMAND_DOCS: tuple[CommandDoc, ...] = (
     ),
     CommandDoc("followups", ("follow-ups",), ("list_followups",), f"`{_C} followups`", "list the follow-ups"),
     CommandDoc(
+        "split",
+        (),
+        ("split_group",),
+        f"`{_C} split <n>`",
+        "in an alert storm: give alert group n its own incident",
+    ),
+    CommandDoc(
         "debrief", (), ("debrief",), f"`{_C} debrief`", "hot debrief: a call and a things-to-revisit thread"
     ),
     CommandDoc(

@@ -35,9 +35,11 @@ from starter.incidents import IncidentBusy, IncidentError, Incidents
 log = structlog.get_logger("warroom.alerts")
 
 TEMPORAL_DEADLINE = 10.0  # seconds before we answer 503 and let the sender retry
-# Alert notifications handled at once by this process; beyond it the sender is told to retry rather than
-# queue work behind a slow Temporal (each may hold a body of up to ALERT_MAX_BODY in memory).
+# Alert notifications handled at once by this process (each may hold a body of up to ALERT_MAX_BODY in
+# memory). More wait up to SLOT_WAIT for a turn, enough for a burst while Temporal answers; when it does not,
+# the sender is told to retry rather than work piling up behind it.
 MAX_IN_FLIGHT = 32
+SLOT_WAIT = 2.0
 RETRY_AFTER = 10  # seconds, in every 503's Retry-After
 GRAFANA_MAX_AGE = 300
 # Alertmanager sends a whole group in one request (about 500 bytes an alert, without limit unless the
@@ -98,7 +100,7 @@ class AlertRoutes:
         self.severity_map = settings.alert_severity_map
         token = settings.alert_token.get_secret_value() if settings.alert_token else ""
         self._token = token.encode()
-        self._in_flight = 0
+        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         closed = [kind for kind in CLOSED if self._closed(kind)]
         if closed:
             log.warning("alert_routes_closed", routes=_routes(closed), hint=CLOSED[closed[-1]])
@@ -145,14 +147,15 @@ class AlertRoutes:
             return _error(403, CLOSED[kind])
         if not self._authorized(request):
             return _error(401, UNAUTHORIZED)
-        if self._in_flight >= MAX_IN_FLIGHT:
-            log.warning("alerts_behind", in_flight=self._in_flight)
-            return _error(503, f"warroom is behind: {self._in_flight} alert notifications are waiting; retry")
-        self._in_flight += 1
+        try:
+            await asyncio.wait_for(self._slots.acquire(), SLOT_WAIT)
+        except TimeoutError:
+            log.warning("alerts_behind", in_flight=MAX_IN_FLIGHT)
+            return _error(503, f"warroom is behind: {MAX_IN_FLIGHT} alert notifications are waiting; retry")
         try:
             return await self._take(request, parse, verify)
         finally:
-            self._in_flight -= 1
+            self._slots.release()
 
     async def _take(
         self,

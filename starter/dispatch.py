@@ -207,6 +207,8 @@ class Dispatcher:
                 text = await inc.ticket_followup(incident_id, ticket, rid)
             case cmd.ListFollowups():
                 text = followups_text(await inc.state(incident_id))
+            case cmd.SplitGroup(number=number):
+                text = await inc.split(incident_id, number, actor)
             case cmd.Debrief():
                 text = await inc.start_debrief(incident_id, DebriefStart(actor=actor), rid)
             case cmd.Resolve(now=False) if offer := wrap_up_offer(await inc.state(incident_id)):

@@ -36,7 +36,6 @@ from domain.models import (
     DebriefNote,
     DebriefStart,
     Declaration,
-    DedupGrant,
     FollowupAdd,
     FollowupTicket,
     IncidentInput,
@@ -54,8 +53,9 @@ from domain.models import (
 )
 from domain.naming import incident_id_of, incident_workflow_id, incidents_query
 from domain.settings import Settings
+from domain.storm import StormLimit
 from domain.vocab import Severity, Stage, Status, incident_label
-from starter import logs
+from starter import incident_alerts, logs
 from starter.directory_client import Directory
 
 # The errors callers catch are imported from here too (`from starter.incidents import IncidentError`).
@@ -63,6 +63,7 @@ from starter.errors import CommandRejected as CommandRejected
 from starter.errors import IncidentBusy as IncidentBusy
 from starter.errors import IncidentError as IncidentError
 from starter.errors import IncidentNotFound as IncidentNotFound
+from starter.incident_alerts import AlertOutcome as AlertOutcome
 from starter.reminders import Reminders
 from workflows import attributes
 from workflows.directory import IncidentDirectoryWorkflow
@@ -72,12 +73,6 @@ from workflows.incident import IncidentWorkflow
 # 3 s), then the caller is told to send it again.
 BUSY_ATTEMPTS = 3
 BUSY_RPC = frozenset({RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.RESOURCE_EXHAUSTED})
-
-
-@dataclass(frozen=True)
-class AlertOutcome:
-    action: Literal["declared", "joined", "ignored"]
-    incident_id: int | None
 
 
 @dataclass(frozen=True)
@@ -111,6 +106,7 @@ class Incidents:
         on_declared: Callable[[Severity, str], None] | None = None,
         config: WarroomConfig | None = None,
         call_provider: CallProviderName | None = None,
+        storm: StormLimit | None = None,
     ) -> None:
         self.client = client
         self.task_queue = task_queue
@@ -118,6 +114,7 @@ class Incidents:
         self.on_declared = on_declared
         self.config = config or WarroomConfig()
         self.call_provider = call_provider  # a call for every incident declared here
+        self.storm = storm  # storm control for incidents declared from alerts (domain.storm)
         self._channels: dict[str, int] = {}  # channel -> incident; never changes once known
         self.directory = Directory(client, task_queue)
         self.reminders = Reminders(client, task_queue)
@@ -133,6 +130,9 @@ class Incidents:
             on_declared=on_declared,
             config=settings.config,
             call_provider=None if settings.call_provider == "none" else settings.call_provider,
+            storm=StormLimit(cap=settings.alert_storm_cap, window_seconds=settings.alert_storm_window)
+            if settings.alert_storm_cap
+            else None,
         )
 
     # --- declaring ------------------------------------------------------------------------------------
@@ -211,49 +211,13 @@ class Incidents:
         )
 
     async def handle_alert(self, group: AlertGroup, *, resolve_mitigates: bool = False) -> AlertOutcome:
-        """Declares an incident for a firing alert group, or joins the open one with the same dedup key.
+        """Declares an incident for a firing alert group, or joins the open one with the same dedup key (or
+        the alert storm incident): starter.incident_alerts."""
+        return await incident_alerts.handle_alert(self, group, resolve_mitigates)
 
-        A resolved group only ever reaches an open incident; it never declares or resolves one.
-        """
-        key = group.dedup_key
-        # Repeats are the common case (Alertmanager re-sends every repeat_interval): a query and a signal.
-        # Only a key the directory does not know yet costs an update there (at most 10 run at once).
-        found = await self.directory.query(IncidentDirectoryWorkflow.incident_for_key, key) if key else None
-        if found is not None:
-            try:
-                await self._call(found, "signal", IncidentWorkflow.alerts_fired, group)
-                return AlertOutcome("joined", found)
-            except IncidentNotFound:
-                pass  # it has just resolved; claiming below tells us when its key is free
-        if group.status == "resolved":
-            return AlertOutcome("ignored", None)
-        grant = (
-            await self.directory.claim(key)
-            if key
-            else DedupGrant(incident_id=await self.directory.allocate_id(), created=True)
-        )
-        logs.bind_incident(grant.incident_id, self.task_queue)
-        declaration = Declaration(
-            incident_id=grant.incident_id,
-            title=group.title,
-            severity=group.severity,
-            source=group.source,
-            broadcast_channels=self._with(self.broadcast_channels, group.severity),
-            dedup_key=key,
-            alert=group,
-            resolve_mitigates=resolve_mitigates,
-            call_provider=self.call_provider,
-            **self.config.declaration_fields(),
-        )
-        try:
-            await self._start(declaration, alerts=group if key else None)
-        except WorkflowAlreadyStartedError:
-            # That incident has just resolved and the directory has not yet freed its key.
-            label = incident_label(grant.incident_id)
-            raise IncidentBusy(f"{label} is closing; send the alert again") from None
-        if grant.created:
-            self._declared(declaration)
-        return AlertOutcome("declared" if grant.created else "joined", grant.incident_id)
+    async def split(self, incident_id: int, number: int, actor: str | None = None) -> str:
+        """`/incident split <n>` in the alert storm's channel (starter.incident_alerts)."""
+        return await incident_alerts.split(self, incident_id, number, actor)
 
     # --- finding ----------------------------------------------------------------------------------------
 

@@ -326,7 +326,7 @@ def test_parse_channel_rejects(token: str, message: str) -> None:
 
 WORDS = (
     "help declare stage update severity commander call jira remind reminders broadcast status timeline role "
-    "followup followups debrief resolve"
+    "followup followups split debrief resolve"
 ).split()
 
 

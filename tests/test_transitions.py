@@ -8,7 +8,7 @@ from domain.alerts import AlertGroup, AlertItem
 from domain.effects import MessageInfo
 from domain.models import Declaration, FollowupAdd, FollowupReaction, ReactionAdded
 from domain.vocab import Severity, Stage, Status
-from workflows import nudges, transitions
+from workflows import alerting, nudges, transitions
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -67,12 +67,12 @@ def test_alerts_fired_posts_new_alerts_once_and_asks_to_mitigate_on_resolve() ->
         severity=Severity.SEV2,
         alerts=(alert,),
     )
-    assert transitions.alerts_fired(s, NOW, firing) is False
-    assert transitions.alerts_fired(s, NOW, firing) is False  # a repeat changes nothing
+    assert alerting.alerts_fired(s, NOW, firing) is False
+    assert alerting.alerts_fired(s, NOW, firing) is False  # a repeat changes nothing
     assert len(s.outbox) == 1 and s.seen_alerts == ["f1"]
     resolved = firing.model_copy(update={"status": "resolved"})
-    assert transitions.alerts_fired(s, NOW, resolved) is True
-    assert transitions.alerts_fired(s, NOW, resolved) is False  # noted once
+    assert alerting.alerts_fired(s, NOW, resolved) is True
+    assert alerting.alerts_fired(s, NOW, resolved) is False  # noted once
     assert [a.kind for a in s.outbox] == ["alert", "alert"]
 
 

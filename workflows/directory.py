@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         DirectoryState,
         IncidentClosed,
     )
+    from domain.storm import storming
     from workflows.observe import show_directory
 
 # Updates per run are capped by the server (2,000); move to a fresh run well before that.
@@ -57,14 +58,34 @@ class IncidentDirectoryWorkflow:
 
     @workflow.update
     def claim(self, claim: DedupClaim) -> DedupGrant:
-        """The open incident for this alert key, or a new incident ID reserved for it."""
-        existing = self._state.open_keys.get(claim.key)
+        """The open incident for this alert key, or a new incident ID reserved for it. With a storm limit
+        (domain.storm), a key arriving when the last `cap` new keys all came within the window joins the
+        alert storm incident instead (whose ID is reserved when the storm begins)."""
+        st = self._state
+        existing = st.open_keys.get(claim.key)
         if existing is not None:
-            return DedupGrant(incident_id=existing, created=False)
+            return DedupGrant(incident_id=existing, created=False, storm=existing == st.storm_incident)
+        if claim.storm is not None:
+            storm, st.arrivals = storming(st.arrivals, workflow.now(), claim.storm)
+            if storm:
+                created = st.storm_incident is None
+                if st.storm_incident is None:
+                    st.storm_incident = self._next_id()
+                st.open_keys[claim.key] = st.storm_incident
+                show_directory(st)
+                return DedupGrant(incident_id=st.storm_incident, created=created, storm=True)
         incident_id = self._next_id()
-        self._state.open_keys[claim.key] = incident_id
-        show_directory(self._state)
+        st.open_keys[claim.key] = incident_id
+        show_directory(st)
         return DedupGrant(incident_id=incident_id, created=True)
+
+    @workflow.update
+    def split(self, key: str) -> int:
+        """`/incident split`: the alert key gets an incident of its own (a new ID), leaving the storm."""
+        incident_id = self._next_id()
+        self._state.open_keys[key] = incident_id
+        show_directory(self._state)
+        return incident_id
 
     @workflow.signal
     def release(self, release: DedupRelease) -> None:
@@ -92,6 +113,8 @@ class IncidentDirectoryWorkflow:
             del st.channels[closed.channel_id]
         for key in [k for k, incident_id in st.open_keys.items() if incident_id == closed.incident_id]:
             del st.open_keys[key]
+        if st.storm_incident == closed.incident_id:  # the storm is over: the next storm gets a new one
+            st.storm_incident = None
         st.closed += 1
         show_directory(st)
 

@@ -37,11 +37,14 @@ with workflow.unsafe.imports_passed_through():
         SeverityChange,
         StageChange,
         StatusUpdate,
+        StormSplit,
         TicketOrder,
         TimelineEvent,
     )
     from domain.vocab import Stage, Status, incident_label
     from workflows import attributes, broadcasts, directory_link, observe, patches, remind, transitions
+    from workflows.alerting import alerts_fired as take_alerts
+    from workflows.alerting import split_out
     from workflows.archive import TimelineArchive
     from workflows.channel import Channel
     from workflows.context import IncidentContext, reject
@@ -385,10 +388,22 @@ class IncidentWorkflow:
     def alerts_fired(self, group: AlertGroup) -> None:
         """Monitoring sent this incident's alert group again: new alerts are posted once, in the channel
         only; repeats change nothing; "all resolved" is noted (and moves to Mitigated when configured)."""
-        mitigate = transitions.alerts_fired(self._s, workflow.now(), group)
+        mitigate = take_alerts(self._s, workflow.now(), group)
         self._ctx.report()
         if mitigate:
             self._move_stage(Stage.MITIGATED, f"alerts resolved ({group.source})", None)
+
+    @workflow.update
+    def split_group(self, split: StormSplit) -> CommandReply:
+        """`/incident split <n>` in the alert storm: the group has its own incident (the ingress made it)."""
+        text = split_out(self._s, workflow.now(), split)
+        self._ctx.report()
+        return CommandReply(text=f"{text}.")
+
+    @split_group.validator
+    def _validate_split(self, split: StormSplit) -> None:
+        if self._s.storm is None:
+            reject("Only the alert storm incident has alert groups to split out.")
 
     # --- queries ----------------------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from domain.alerts import AlertGroup, describe_alerts
 from domain.config import BUILT_IN_ROLES
 from domain.effects import MessageInfo
 from domain.models import (
@@ -34,6 +33,7 @@ from domain.models import (
     TimelineEvent,
 )
 from domain.state_compat import UPDATE_KINDS
+from domain.storm import StormDigest
 from domain.vocab import Severity, Stage, Status
 from workflows import broadcasts
 
@@ -56,6 +56,7 @@ def new_state(d: Declaration, now: datetime) -> IncidentState:
         broadcasts=[BroadcastThread(channel_id=c) for c in dict.fromkeys(d.broadcast_channels)],
         dedup_key=d.dedup_key,
         alert=d.alert,
+        storm=StormDigest() if d.storm else None,
         seen_alerts=list(dict.fromkeys(a.fingerprint for a in d.alert.alerts))[-MAX_REMEMBERED:]
         if d.alert
         else [],
@@ -392,30 +393,3 @@ def reaction_announcement(
     record(s, now, "reaction", f":{r.reaction}: {info.text}", r.user_id, link=info.permalink, quoted=True)
     s.last_update_at = now
     return Announcement(key=k, kind="reaction", text=text, actor=r.user_id, link=info.permalink, quoted=True)
-
-
-def alerts_fired(s: IncidentState, now: datetime, group: AlertGroup) -> bool:
-    """The alert group again: new alerts are queued once, for the channel only; repeats change nothing; "all
-    resolved" is noted once. Returns True when that should move the incident to Mitigated (the caller
-    moves it, `move_stage`)."""
-    if s.status is Status.RESOLVED:
-        return False
-    if group.status == "resolved":
-        if s.alerts_resolved:
-            return False
-        s.alerts_resolved = True
-        record(s, now, "alert", f"alerts resolved ({group.source})", None)
-        queue(s, "alert", f"All alerts resolved ({group.source}).", None, channel_only=True)
-        return s.resolve_mitigates and s.stage is not Stage.MITIGATED
-    firing = [a for a in group.alerts if a.status == "firing"]
-    fresh = firing if s.alerts_resolved else [a for a in firing if a.fingerprint not in s.seen_alerts]
-    s.alerts_resolved = False
-    if not fresh:
-        return False
-    for fingerprint in dict.fromkeys(a.fingerprint for a in fresh):
-        if fingerprint not in s.seen_alerts:
-            remember(s.seen_alerts, fingerprint)
-    text = describe_alerts(fresh)
-    record(s, now, "alert", text, None)
-    queue(s, "alert", text, None, channel_only=True)
-    return False
