@@ -14,7 +14,7 @@ submitting a form again acts once.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -49,6 +49,7 @@ from starter import modals
 from starter.dispatch import Dispatcher, Integrations, Invocation, Reply
 from starter.incidents import IncidentError, Incidents
 from starter.metrics import WebMetrics
+from starter.permissions import PermissionDenied, Permissions
 from starter.slack_deadline import (
     DEGRADED,
     EVENT_NOT_TAKEN,
@@ -113,7 +114,7 @@ def build_slack_app(
         process_before_response=True,  # we answer from ack() after the Temporal call
         ignoring_self_events_enabled=True,
     )
-    dispatcher = Dispatcher(incidents, integrations)
+    dispatcher = Dispatcher(incidents, integrations, Permissions(incidents.config.permissions, client))
     listeners = _Listeners(incidents, dispatcher, default_severity, metrics, frozenset(reactions))
     app.command(re.compile(r"^/.+"))(listeners.on_command)
     app.event("reaction_added")(listeners.on_reaction)
@@ -296,6 +297,8 @@ class _Listeners:
         block = form_error_block(body.get("view"), block)
         try:
             await Deadline.of(context).run(work)
+        except PermissionDenied as err:  # nothing reached Temporal; the form stays open to choose again
+            block, message = form_error_block(body.get("view"), err.block), err.denial.plain
         except IncidentError as err:
             message = str(err)
         except NOT_IN_TIME as err:
@@ -316,9 +319,10 @@ class _Listeners:
             _rejected("declare_form", err)
             await ack(response_action="errors", errors={_error_block(body, err.field, "title"): err.message})
             return
-        work = self.incidents.declare(
+        severity = form.severity or self.default_severity
+        declare = lambda: self.incidents.declare(  # noqa: E731
             form.title,
-            form.severity or self.default_severity,
+            severity,
             private=form.private,
             declared_by=form.user_id,
             source="slack",
@@ -327,7 +331,19 @@ class _Listeners:
             call_provider=form.call,
             request_id=_view_id(body),
         )
+        work = self._declare_if_allowed(severity, form.user_id, declare)
         await self._submitted(ack, body, context, "declare", "title", work)
+
+    async def _declare_if_allowed(
+        self, severity: Severity, user_id: str | None, declare: Callable[[], Awaitable[int]]
+    ) -> int:
+        """The declare form's work: warroom.toml's `permissions.declare_sev1` first, then the declaration."""
+        permissions = self.dispatcher.permissions
+        if permissions is not None:
+            denial = await permissions.check_declare(severity, user_id or "")
+            if denial is not None:
+                raise PermissionDenied(denial, "severity")
+        return await declare()
 
     async def on_nudge_button(
         self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
