@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
@@ -172,3 +172,18 @@ class Permissions:
             text += " " + note.format(groups=groups)
             flat += " " + note.format(groups=", ".join(unknown))
         return Denial(text, flat)
+
+
+async def declare_if_allowed(
+    permissions: Permissions | None,
+    severity: Severity,
+    user_id: str | None,
+    declare: Callable[[], Awaitable[int]],
+) -> int:
+    """The declare form's work: `permissions.declare_sev1` first (PermissionDenied under the severity block,
+    and `declare` is never called), then the declaration."""
+    if permissions is not None:
+        denial = await permissions.check_declare(severity, user_id or "")
+        if denial is not None:
+            raise PermissionDenied(denial, "severity")
+    return await declare()

@@ -14,7 +14,8 @@ submitting a form again acts once.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from functools import partial
 from typing import Any
 
 import structlog
@@ -49,7 +50,7 @@ from starter import modals
 from starter.dispatch import Dispatcher, Integrations, Invocation, Reply
 from starter.incidents import IncidentError, Incidents
 from starter.metrics import WebMetrics
-from starter.permissions import PermissionDenied, Permissions
+from starter.permissions import PermissionDenied, Permissions, declare_if_allowed
 from starter.slack_deadline import (
     DEGRADED,
     EVENT_NOT_TAKEN,
@@ -320,7 +321,8 @@ class _Listeners:
             await ack(response_action="errors", errors={_error_block(body, err.field, "title"): err.message})
             return
         severity = form.severity or self.default_severity
-        declare = lambda: self.incidents.declare(  # noqa: E731
+        declare = partial(
+            self.incidents.declare,
             form.title,
             severity,
             private=form.private,
@@ -331,19 +333,8 @@ class _Listeners:
             call_provider=form.call,
             request_id=_view_id(body),
         )
-        work = self._declare_if_allowed(severity, form.user_id, declare)
+        work = declare_if_allowed(self.dispatcher.permissions, severity, form.user_id, declare)
         await self._submitted(ack, body, context, "declare", "title", work)
-
-    async def _declare_if_allowed(
-        self, severity: Severity, user_id: str | None, declare: Callable[[], Awaitable[int]]
-    ) -> int:
-        """The declare form's work: warroom.toml's `permissions.declare_sev1` first, then the declaration."""
-        permissions = self.dispatcher.permissions
-        if permissions is not None:
-            denial = await permissions.check_declare(severity, user_id or "")
-            if denial is not None:
-                raise PermissionDenied(denial, "severity")
-        return await declare()
 
     async def on_nudge_button(
         self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
