@@ -29,6 +29,7 @@ log = structlog.get_logger("warroom.permissions")
 GROUP_TTL = 60.0  # seconds a user group's members are trusted without asking Slack again
 LOOKUP_TIMEOUT = 1.0  # seconds one membership lookup may take before the command is answered without it
 
+SCOPE = "usergroups:read"
 _DOES = {"resolve": "resolve {inc}", "severity": "change the severity of {inc}"}
 
 
@@ -84,14 +85,14 @@ class Permissions:
         if COMMANDER in rule and commander is not None and user_id == commander:
             return None
         groups = [p for p in rule if is_group(p)]
-        unknown: list[str] = []
+        unknown: dict[str, str] = {}  # group -> why Slack did not list it
         found = await asyncio.gather(*(self._members_of(g) for g in groups))
         for group, members in zip(groups, found, strict=True):
-            if members is None:
-                unknown.append(group)
+            if isinstance(members, str):
+                unknown[group] = members
             elif user_id in members:
                 return None
-        log.info("permission_denied", action=action, user=user_id, unchecked_groups=unknown)
+        log.info("permission_denied", action=action, user=user_id, unchecked_groups=list(unknown))
         return self._denial(action, rule, incident_id, commander, unknown)
 
     async def check_declare(self, severity: Severity, user_id: str) -> Denial | None:
@@ -111,8 +112,8 @@ class Permissions:
 
     # --- who is in a user group ------------------------------------------------------------------------
 
-    async def _members_of(self, group: str) -> frozenset[str] | None:
-        """The group's members; None when Slack did not list them (in time)."""
+    async def _members_of(self, group: str) -> frozenset[str] | str:
+        """The group's members, or why Slack did not list them (in time)."""
         cached = self._members.get(group)
         if cached is not None and self.clock() - cached[0] < self.ttl:
             return cached[1]
@@ -125,12 +126,14 @@ class Permissions:
             return await asyncio.wait_for(asyncio.shield(task), self.timeout)
         except TimeoutError:
             log.warning("usergroup_lookup_slow", group=group, timeout=self.timeout)
+            return "no answer in time"
         except SlackApiError as err:
-            error = err.response.get("error") if err.response is not None else "unknown"
+            error = str(err.response.get("error") if err.response is not None else "unknown")
             log.warning("usergroup_lookup_failed", group=group, error=error)
+            return f"{error}: the app needs the {SCOPE} scope" if error == "missing_scope" else error
         except Exception as err:  # the network: the command is answered all the same
             log.warning("usergroup_lookup_failed", group=group, error=type(err).__name__)
-        return None
+            return type(err).__name__
 
     async def _fetch(self, group: str) -> frozenset[str]:
         response = await self.client.usergroups_users_list(usergroup=group)
@@ -153,7 +156,7 @@ class Permissions:
         rule: tuple[str, ...],
         incident_id: int | None,
         commander: str | None,
-        unknown: list[str],
+        unknown: dict[str, str],
     ) -> Denial:
         if action == "declare_sev1":
             does = "raise {inc} to sev1" if incident_id is not None else "declare a sev1"
@@ -166,11 +169,10 @@ class Permissions:
         if COMMANDER in rule and commander is None:
             note = " It has no commander yet: name one with the `commander` command."
             text, flat = text + note, flat + note.replace("`", "")
-        if unknown:
-            groups = ", ".join(f"<!subteam^{g}>" for g in unknown)
-            note = "warroom could not ask Slack who is in {groups} just now (logged); try again in a moment."
-            text += " " + note.format(groups=groups)
-            flat += " " + note.format(groups=", ".join(unknown))
+        for group, why in unknown.items():
+            note = "warroom could not ask Slack who is in {group} ({why}); try again in a moment."
+            text += " " + note.format(group=f"<!subteam^{group}>", why=why)
+            flat += " " + note.format(group=group, why=why)
         return Denial(text, flat)
 
 

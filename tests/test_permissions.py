@@ -166,14 +166,15 @@ async def test_an_unanswered_or_refused_group_lookup_denies_in_time_and_says_why
         stack.sandbox.state.usergroups.read_scope = False  # the app was installed without usergroups:read
         refused = await run(stack, "resolve --now", channel, user=LEAD)
         assert refused.startswith(f":no_entry: Only <!subteam^{LEADS}> may resolve INC-1."), refused
-        assert f"could not ask Slack who is in <!subteam^{LEADS}>" in refused
+        assert f"could not ask Slack who is in <!subteam^{LEADS}> (missing_scope: " in refused
+        assert "needs the usergroups:read scope" in refused
         stack.sandbox.state.usergroups.read_scope = True
 
         stack.sandbox.state.add_fault("usergroups.users.list", delay_ms=1500)
         started = time.monotonic()
         slow = await run(stack, "resolve --now", channel, user=LEAD)
         assert time.monotonic() - started < ANSWER_WITHIN  # Slack's 3 s hold, whatever usergroups does
-        assert "could not ask Slack" in slow, slow
+        assert f"could not ask Slack who is in <!subteam^{LEADS}> (no answer in time)" in slow, slow
         assert await history_length(stack, history) == before
         assert (await stack.state(incident_id)).status is Status.OPEN
 
