@@ -24,6 +24,7 @@ from domain.naming import directory_workflow_id, incident_workflow_id
 from domain.permissions import PermissionsConfig
 from domain.vocab import Severity, Status
 from sandbox import SandboxServer
+from sandbox.client import SandboxClient, SandboxError
 from starter.incidents import IncidentNotFound
 from starter.slack_deadline import ANSWER_WITHIN
 from tests.conftest import RESPONDER, TOKEN, Stack, eventually, running_stack
@@ -298,6 +299,12 @@ async def test_the_sandbox_lists_a_groups_members_as_slack_does(sandbox: Sandbox
             await c.usergroups_users_list(**kwargs)  # type: ignore[arg-type]
         return str(err.value.response["error"])
 
+    async with SandboxClient(sandbox.url) as control:  # the control API makes one too, with a new ID
+        made = (await control.create_usergroup("sre", [ALICE]))["usergroup"]
+        assert made["id"].startswith("S") and made["handle"] == "sre"
+        assert (await client.usergroups_users_list(usergroup=made["id"]))["users"] == [ALICE]
+        with pytest.raises(SandboxError):
+            await control.create_usergroup("sre", [LEAD])  # handles are unique
     assert await error_of(client, usergroup="S0NOPE") == "no_such_subteam"
     assert await error_of(client, usergroup="") == "invalid_arguments"
     wrong = AsyncWebClient(token="xoxb-wrong", base_url=sandbox.api_url, retry_handlers=[])
