@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from domain.naming import DEFAULT_CHANNEL_TEMPLATE, MAX_CHANNEL_NAME
+from domain.permissions import PermissionsConfig
 from domain.vocab import BROADCAST_REACTIONS, Severity, Stage
 
 CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
@@ -161,6 +162,8 @@ class WarroomConfig(_Section):
     severities: dict[str, str] = Field(default_factory=dict)
     roles: dict[str, str] = Field(default_factory=dict)  # custom roles: name -> description
     nudges: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_NUDGE_MINUTES))
+    # Read by the ingress on each command, never snapshotted: a change applies once `warroom web` restarts.
+    permissions: PermissionsConfig = Field(default_factory=PermissionsConfig)
 
     _check_labels = field_validator("severities")(_labels)
     _check_roles = field_validator("roles")(_roles)

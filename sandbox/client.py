@@ -153,6 +153,13 @@ class SandboxClient:
         payload = {"id": user_id, "name": name, "tz": tz, "real_name": real_name}
         return await self._request("POST", "/_sandbox/users", {k: v for k, v in payload.items() if v})
 
+    async def create_usergroup(
+        self, handle: str, users: list[str], group_id: str | None = None
+    ) -> dict[str, Any]:
+        """A user group (`@handle`) with these members, `group_id` (S...) or a new ID. Returns `usergroup`."""
+        payload = {"handle": handle, "users": users, "id": group_id}
+        return await self._request("POST", "/_sandbox/usergroups", {k: v for k, v in payload.items() if v})
+
     async def fault(
         self,
         method: str,

@@ -139,6 +139,15 @@ async def add_user(request: web.Request) -> web.Response:
     return _ok(user=user.to_api(state.now()))
 
 
+async def create_usergroup(request: web.Request) -> web.Response:
+    body = await _body(request)
+    _need(body, "handle")
+    state = state_of(request)
+    group_id = str(body.get("id") or state.new_id("S"))
+    group = state.usergroups.create(group_id, str(body["handle"]), [str(u) for u in body.get("users") or []])
+    return _ok(usergroup=state.usergroups.to_api(group))
+
+
 async def add_fault(request: web.Request) -> web.Response:
     body = await _body(request)
     _need(body, "method")
@@ -301,6 +310,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/_sandbox/channels", create_channel)
     r.add_get("/_sandbox/channels/{channel_id}/messages", channel_messages)
     r.add_post("/_sandbox/users", add_user)
+    r.add_post("/_sandbox/usergroups", create_usergroup)
     r.add_get("/_sandbox/calls", list_calls)
     r.add_get("/_sandbox/faults", list_faults)
     r.add_post("/_sandbox/faults", add_fault)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox.api_usergroups import UserGroups
 from sandbox.faults import CallLog, FaultBook, RateLimiter
 from sandbox.messages import MessageOps
 from sandbox.models import (
@@ -69,6 +70,7 @@ class SandboxState(MessageOps):
         self.ephemerals: list[Ephemeral] = []
         self.response_urls: dict[str, ResponseUrl] = {}
         self.deliveries: list[dict[str, Any]] = []
+        self.usergroups = UserGroups()
         self.reset()
 
     def reset(self) -> None:
@@ -80,6 +82,7 @@ class SandboxState(MessageOps):
         self.ephemerals = []
         self.response_urls = {}
         self.deliveries = []
+        self.usergroups = UserGroups()
         self.views.triggers.clear()
         self.views.views.clear()
         self.fault_book.clear()

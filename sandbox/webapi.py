@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox import api_chat, api_conversations, api_files, api_misc
+from sandbox import api_chat, api_conversations, api_files, api_misc, api_usergroups
 from sandbox.args import Args
 from sandbox.models import ApiError, Fault, RateLimited
 from sandbox.refusals import Refused
@@ -22,6 +22,7 @@ METHODS: dict[str, Handler] = {
     **api_chat.METHODS,
     **api_misc.METHODS,
     **api_files.METHODS,
+    **api_usergroups.METHODS,
 }
 
 STATE_KEY = web.AppKey("sandbox_state", SandboxState)

@@ -29,9 +29,11 @@ from domain.models import (
     TicketOrder,
 )
 from domain.naming import channel_name
+from domain.permissions import Action
 from domain.settings import Settings
-from domain.vocab import Status, incident_label
+from domain.vocab import Severity, Status, incident_label
 from starter.incidents import Incidents
+from starter.permissions import Denial, Permissions
 
 TIMELINE_LIMIT = 40  # events shown by /incident timeline; the full record is the file exported at resolve
 REMINDER_TEXT = 3_000  # one reminder in the list (its full text is in its DM)
@@ -94,9 +96,15 @@ class Reply:
 
 
 class Dispatcher:
-    def __init__(self, incidents: Incidents, integrations: Integrations | None = None) -> None:
+    def __init__(
+        self,
+        incidents: Incidents,
+        integrations: Integrations | None = None,
+        permissions: Permissions | None = None,  # None: warroom.toml's [permissions] are not enforced
+    ) -> None:
         self.incidents = incidents
         self.integrations = integrations or Integrations()
+        self.permissions = permissions
 
     async def run(self, command: cmd.Command, who: Invocation) -> Reply:
         """The answer to one command; its text always fits a Slack ack or ephemeral (40,000 characters)."""
@@ -133,7 +141,11 @@ class Dispatcher:
 
     async def _declare(self, command: cmd.Declare, who: Invocation) -> Reply:
         if command.title is None:
-            return Reply("", modal="declare")
+            return Reply("", modal="declare")  # the form's submission is checked (slack_app)
+        if self.permissions is not None:
+            denial = await self.permissions.check_declare(command.severity, who.user_id)
+            if denial is not None:
+                return Reply(denial.text)
         incident_id = await self.incidents.declare(
             command.title,
             command.severity,
@@ -149,7 +161,28 @@ class Dispatcher:
             incident_id=incident_id,
         )
 
+    async def _denied(self, incident_id: int, command: cmd.Command, who: Invocation) -> Denial | None:
+        """Why warroom.toml's [permissions] refuse this command to its caller, or None. Asks only what a
+        rule needs: the incident's commander (a query) for "commander", Slack for a user group."""
+        p = self.permissions
+        if p is None or not isinstance(command, cmd.Resolve | cmd.SetSeverity):
+            return None
+        action: Action = "resolve" if isinstance(command, cmd.Resolve) else "severity"
+        raising_to_sev1 = isinstance(command, cmd.SetSeverity) and command.severity is Severity.SEV1
+        if not p.restricts(action) and not (raising_to_sev1 and p.restricts("declare_sev1")):
+            return None
+        commander = None
+        if p.needs_commander(action):
+            state = await self.incidents.state(incident_id)
+            commander = state.commander or state.declared_by
+        if isinstance(command, cmd.SetSeverity):
+            return await p.check_severity(command.severity, who.user_id, incident_id, commander)
+        return await p.check(action, who.user_id, incident_id=incident_id, commander=commander)
+
     async def _in_incident(self, incident_id: int, command: cmd.Command, who: Invocation) -> Reply:
+        denial = await self._denied(incident_id, command, who)
+        if denial is not None:
+            return Reply(denial.text, incident_id=incident_id)  # nothing reaches the workflow
         inc, actor, rid = self.incidents, who.user_id, who.request_id
         match command:
             case cmd.SetStage(stage=None):

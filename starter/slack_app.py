@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable
+from functools import partial
 from typing import Any
 
 import structlog
@@ -49,6 +50,7 @@ from starter import modals
 from starter.dispatch import Dispatcher, Integrations, Invocation, Reply
 from starter.incidents import IncidentError, Incidents
 from starter.metrics import WebMetrics
+from starter.permissions import PermissionDenied, Permissions, declare_if_allowed
 from starter.slack_deadline import (
     DEGRADED,
     EVENT_NOT_TAKEN,
@@ -113,7 +115,7 @@ def build_slack_app(
         process_before_response=True,  # we answer from ack() after the Temporal call
         ignoring_self_events_enabled=True,
     )
-    dispatcher = Dispatcher(incidents, integrations)
+    dispatcher = Dispatcher(incidents, integrations, Permissions(incidents.config.permissions, client))
     listeners = _Listeners(incidents, dispatcher, default_severity, metrics, frozenset(reactions))
     app.command(re.compile(r"^/.+"))(listeners.on_command)
     app.event("reaction_added")(listeners.on_reaction)
@@ -296,6 +298,8 @@ class _Listeners:
         block = form_error_block(body.get("view"), block)
         try:
             await Deadline.of(context).run(work)
+        except PermissionDenied as err:  # nothing reached Temporal; the form stays open to choose again
+            block, message = form_error_block(body.get("view"), err.block), err.denial.plain
         except IncidentError as err:
             message = str(err)
         except NOT_IN_TIME as err:
@@ -316,9 +320,11 @@ class _Listeners:
             _rejected("declare_form", err)
             await ack(response_action="errors", errors={_error_block(body, err.field, "title"): err.message})
             return
-        work = self.incidents.declare(
+        severity = form.severity or self.default_severity
+        declare = partial(
+            self.incidents.declare,
             form.title,
-            form.severity or self.default_severity,
+            severity,
             private=form.private,
             declared_by=form.user_id,
             source="slack",
@@ -327,6 +333,7 @@ class _Listeners:
             call_provider=form.call,
             request_id=_view_id(body),
         )
+        work = declare_if_allowed(self.dispatcher.permissions, severity, form.user_id, declare)
         await self._submitted(ack, body, context, "declare", "title", work)
 
     async def on_nudge_button(
