@@ -3,7 +3,7 @@ simulated days. Every payload in every run's history stays under 512 KB, the wor
 often as it needs, and the timeline exported at resolve has every event exactly once.
 
 The suite runs it at a thirteenth of the full load (1,500 updates, 500 alert re-sends, 100 reactions: about
-two minutes here, every announcement being one activity). The full load takes about 15 minutes on two cores:
+two minutes here, every announcement being one activity). The full load took 10 minutes on two busy cores:
 
     SOAK_FULL=1 .venv/bin/pytest tests/test_soak.py -s    # 20,000 updates, 5,000 re-sends, 500 reactions
 
