@@ -80,7 +80,7 @@ alertmanager_like = st.fixed_dictionaries(
         "version": st.sampled_from(["4", "3", ""]),
         "groupKey": st.text(max_size=40),
         "status": st.sampled_from(["firing", "resolved", "pending"]),
-        "alerts": st.lists(alert, max_size=30),
+        "alerts": st.lists(alert, max_size=8),
     },
     optional={"commonLabels": labels, "commonAnnotations": labels, "externalURL": st.text(max_size=40)},
 )

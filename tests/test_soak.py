@@ -2,8 +2,8 @@
 simulated days. Every payload in every run's history stays under 512 KB, the workflow continues as new as
 often as it needs, and the timeline exported at resolve has every event exactly once.
 
-The suite runs it at a thirteenth of the full load (1,500 updates, 500 alert re-sends, 100 reactions: about
-two minutes here, every announcement being one activity). The full load took 10 minutes on two busy cores:
+The suite runs it at a twentieth of the full load (1,000 updates, 250 alert re-sends, 50 reactions: about
+a minute here, every announcement being one activity). The full load took 10 minutes on two busy cores:
 
     SOAK_FULL=1 .venv/bin/pytest tests/test_soak.py -s    # 20,000 updates, 5,000 re-sends, 500 reactions
 
@@ -62,7 +62,7 @@ from workflows.incident import MAX_QUEUED, IncidentWorkflow
 
 DAYS = 30
 FULL = bool(os.environ.get("SOAK_FULL"))
-UPDATES, ALERT_RESENDS, REACTIONS = (20_000, 5_000, 500) if FULL else (1_500, 500, 100)
+UPDATES, ALERT_RESENDS, REACTIONS = (20_000, 5_000, 500) if FULL else (1_000, 250, 50)
 NEW_ALERT_EVERY = 10  # one alert re-send in ten carries a new alert; the rest repeat what was shown
 PAYLOAD_LIMIT = 512 * 1024
 CHANNEL, STATUS = "C00000001", "C0STATUS"  # the channel the stand-in creates for incident 1
