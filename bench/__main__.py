@@ -9,14 +9,13 @@ import importlib.metadata
 import json
 import os
 import platform
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import procs, report
 from bench.suite import FULL, QUICK, file_backed, run_server
 
 
@@ -72,8 +71,8 @@ async def _run(args: argparse.Namespace, modes: list[str], work_dir: Path) -> di
 
 def main() -> None:
     args = _parser().parse_args()
-    code = 0
-    try:
+
+    def run() -> None:
         modes = (args.servers or ("memory" if args.quick else "memory,file")).split(",")
         work_dir = Path(tempfile.mkdtemp(prefix="warroom-bench-"))
         for mode in modes:
@@ -90,17 +89,8 @@ def main() -> None:
         (args.out / "bench.md").write_text(text)
         print(text)
         print(f"wrote bench.json and bench.md to {args.out}; logs in {results['run']['logs']}")
-    except KeyboardInterrupt:
-        code = 130
-    except Exception as err:
-        import traceback
 
-        traceback.print_exc()
-        print(f"bench: {type(err).__name__}: {err}", file=sys.stderr)
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)  # the Temporal SDK can crash during interpreter teardown (sdk-python #300)
+    procs.exit_after("bench", run)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import sys
 import tempfile
 import time
 import uuid
@@ -327,8 +326,8 @@ async def _run(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
 
 def main() -> None:
     args = _parser().parse_args()
-    code = 0
-    try:
+
+    def run() -> None:
         work_dir = Path(tempfile.mkdtemp(prefix="warroom-bench-cache-"))
         results = asyncio.run(_run(args, work_dir))
         args.out.mkdir(parents=True, exist_ok=True)
@@ -345,17 +344,8 @@ def main() -> None:
         (args.out / "cache.md").write_text(text)
         print(text)
         print(f"wrote cache.json and cache.md to {args.out}; logs in {work_dir}")
-    except KeyboardInterrupt:
-        code = 130
-    except Exception as err:
-        import traceback
 
-        traceback.print_exc()
-        print(f"bench.cache: {type(err).__name__}: {err}", file=sys.stderr)
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)  # the Temporal SDK can crash during interpreter teardown (sdk-python #300)
+    procs.exit_after("bench.cache", run)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, NoReturn
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -110,3 +111,22 @@ def spawn(name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> Pro
         [sys.executable, *argv], cwd=ROOT, env={**full_env, **env}, stdout=out, stderr=subprocess.STDOUT
     )
     return Proc(name, popen, log, out)
+
+
+def exit_after(name: str, body: Callable[[], None]) -> NoReturn:
+    """Runs a bench command's `body`, then leaves with os._exit: 0, 130 on Ctrl-C, 1 on an error (printed
+    with its traceback). os._exit: the Temporal SDK can crash in interpreter teardown (sdk-python #300)."""
+    code = 0
+    try:
+        body()
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as err:
+        import traceback
+
+        traceback.print_exc()
+        print(f"{name}: {type(err).__name__}: {err}", file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -199,6 +199,19 @@ async def running_stack(
             yield Stack(temporal, sandbox, control, incidents, settings, web, broadcast, general)
 
 
+@asynccontextmanager
+async def stack_on(client: Client, **settings_extra: Any) -> AsyncIterator[Stack]:
+    """warroom and a fresh sandbox on a server the test controls (tests.temporal_server.FileBackedServer: it
+    can be stopped, restarted and paused), reached through `client`."""
+    async with (
+        SandboxServer(token=TOKEN, signing_secret=SIGNING_SECRET) as sandbox,
+        running_stack(
+            WorkflowEnvironment.from_client(client), sandbox, client=client, **settings_extra
+        ) as stack,
+    ):
+        yield stack
+
+
 # --- Slack sandbox refusals: fail a test on any refusal it did not expect (tests/refusals.py) -------------
 from tests.refusals import (  # noqa: E402, F401  fixtures and hooks pytest finds by name
     pytest_runtest_call,

@@ -19,7 +19,7 @@ from activities.slack_render import ALERTS_IN_OVERVIEW
 from domain.alerts import MAX_ALERTS_SHOWN
 from sandbox import SandboxServer
 from starter import alerts as alerts_module
-from tests.conftest import SIGNING_SECRET, TOKEN, Stack, eventually, running_stack
+from tests.conftest import Stack, eventually, running_stack, stack_on
 from tests.temporal_server import FileBackedServer
 from tests.test_alerts import (
     ALERT_TOKEN,
@@ -130,15 +130,8 @@ async def test_a_hung_temporal_gets_503_with_retry_after_and_work_does_not_pile_
     server = FileBackedServer(tmp_path)
     server.start()
     try:
-        client = await server.connect()
         async with (
-            SandboxServer(token=TOKEN, signing_secret=SIGNING_SECRET) as sandbox,
-            running_stack(
-                WorkflowEnvironment.from_client(client),
-                sandbox,
-                client=client,
-                WARROOM_ALERT_TOKEN=ALERT_TOKEN,
-            ) as stack,
+            stack_on(await server.connect(), WARROOM_ALERT_TOKEN=ALERT_TOKEN) as stack,
             aiohttp.ClientSession() as session,
         ):
             poster = Poster(stack, session)

@@ -31,7 +31,7 @@ from starter.incidents import IncidentNotFound
 from starter.metrics import WebMetrics
 from starter.slack_deadline import DEGRADED, LAST_CHANCE, LATE_FORM
 from starter.web import create_web_app
-from tests.conftest import SIGNING_SECRET, TOKEN, Stack, eventually, running_stack
+from tests.conftest import SIGNING_SECRET, TOKEN, Stack, eventually, stack_on
 from tests.temporal_server import FileBackedServer
 from tests.test_ingress import declare_via_slack, run
 from tests.test_ingress_modals import open_form, open_views, selected, typed
@@ -151,11 +151,7 @@ async def paused(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Scen
     server = FileBackedServer(tmp_path_factory.mktemp("temporal"))
     server.start()
     try:
-        client = await server.connect()
-        async with (
-            SandboxServer(token=TOKEN, signing_secret=SIGNING_SECRET) as sandbox,
-            running_stack(WorkflowEnvironment.from_client(client), sandbox, client=client) as stack,
-        ):
+        async with stack_on(await server.connect()) as stack:
             incident_id, channel = await declare_via_slack(stack)
             reacted_ts = (await stack.slack.message(HUMAN, channel, REACTED))["ts"]
             assert "things-to-revisit thread" in await run(stack, "debrief", channel)

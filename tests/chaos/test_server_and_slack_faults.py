@@ -23,16 +23,14 @@ import aiohttp
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RetryConfig
-from temporalio.testing import WorkflowEnvironment
 
 from domain.models import IncidentResult
 from domain.naming import incident_workflow_id
-from sandbox import SandboxServer
 from sandbox.models import BOT_USER_ID, Fault
 from sandbox.signing import JSON_CONTENT_TYPE, signed_headers
 from starter.alerts import TEMPORAL_DEADLINE
 from starter.slack_app import DEGRADED
-from tests.conftest import RESPONDER, SIGNING_SECRET, TOKEN, Stack, eventually, running_stack
+from tests.conftest import RESPONDER, SIGNING_SECRET, Stack, eventually, stack_on
 from tests.temporal_server import FileBackedServer
 from tests.test_ingress import declare_via_slack, run
 from tests.test_ingress_security import slash_body
@@ -135,15 +133,8 @@ async def outage(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Outa
     server = FileBackedServer(tmp_path_factory.mktemp("temporal"))
     server.start()
     try:
-        client = await server.connect()
         async with (
-            SandboxServer(token=TOKEN, signing_secret=SIGNING_SECRET) as sandbox,
-            running_stack(
-                WorkflowEnvironment.from_client(client),
-                sandbox,
-                client=client,
-                WARROOM_ALERT_TOKEN=ALERT_TOKEN,
-            ) as stack,
+            stack_on(await server.connect(), WARROOM_ALERT_TOKEN=ALERT_TOKEN) as stack,
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=90)) as http,
         ):
             incident_id, channel = await declare_via_slack(stack)
