@@ -348,6 +348,35 @@ async def timeline_archive(stack: Stack) -> Histories:
     return await _resolve_and_save(stack, incident_id, "Long debrief done", "timeline-archive")
 
 
+async def alert_storm(stack: Stack) -> Histories:
+    """A cap of one incident from alerts: the first group declares, the next two make and join the alert
+    storm, one re-sent; `/incident split 2` gives the third its own incident; the storm is resolved. The
+    storm incident's and the directory's histories."""
+    from domain.alerts import DEFAULT_SEVERITY_MAP, AlertmanagerPayload, from_alertmanager
+    from tests.test_alert_storm import group
+
+    def alerts(n: int) -> Any:
+        return from_alertmanager(
+            AlertmanagerPayload.model_validate(group(n)), "alertmanager", DEFAULT_SEVERITY_MAP
+        )
+
+    inc = stack.incidents
+    first = await inc.handle_alert(alerts(1))
+    storm = await inc.handle_alert(alerts(2))
+    assert first.incident_id == 1 and storm.incident_id == 2 and storm.action == "declared"
+    await inc.handle_alert(alerts(3))
+    await inc.handle_alert(alerts(2))
+    await stack.incident_channel(2)
+    await wait_quiet(stack, 2)
+    await inc.split(2, 2, RESPONDER)
+    await wait_quiet(stack, 2)
+    directory = directory_workflow_id(stack.settings.task_queue)
+    return {
+        **await _resolve_and_save(stack, 2, "storm over", "alert-storm"),
+        **await _save(stack.temporal.client, directory, "alert-storm"),
+    }
+
+
 SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], dict[str, str]]] = {
     "full-lifecycle": (full_lifecycle, (), {}),
     "alert-lifecycle": (alert_lifecycle, (), {}),
@@ -366,6 +395,7 @@ SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], dict[str, str]]] = {
         {CONFIG_TEXT: f'[broadcast]\nby_stage = {{ identified = ["{SUPPORT}"] }}\n'},
     ),
     "nudge-fired": (nudge_fired, (), {}),
+    "alert-storm": (alert_storm, (), {"WARROOM_ALERT_STORM_CAP": "1"}),
     # A deployment on its own task queue: `staging-incident-1` reaches `staging-directory` (domain.naming).
     "staging-queue": (full_lifecycle, (), {"WARROOM_TASK_QUEUE": "staging"}),
 }
