@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from domain.alerts import AlertGroup
 from domain.models import Declaration, DedupGrant, StormSplit
-from domain.storm import STORM_TITLE, split_candidate
+from domain.storm import STORM_TITLE, StormGroup, split_candidate
 from domain.vocab import incident_label
 from starter import logs
 from starter.errors import CommandRejected, IncidentBusy, IncidentNotFound
@@ -46,24 +46,21 @@ async def handle_alert(inc: Incidents, group: AlertGroup, resolve_mitigates: boo
             pass  # it has just resolved; claiming below tells us when its key is free
     if group.status == "resolved":
         return AlertOutcome("ignored", None)
-    if key or inc.storm:  # a keyless alert counts toward the storm cap under a key of its own
-        grant = await inc.directory.claim(key or uuid.uuid4().hex, inc.storm)
+    claimed = key or uuid.uuid4().hex  # a keyless alert counts toward the storm cap under a key of its own
+    if key or inc.storm:
+        grant = await inc.directory.claim(claimed, inc.storm)
     else:
         grant = DedupGrant(incident_id=await inc.directory.allocate_id(), created=True)
     logs.bind_incident(grant.incident_id, inc.task_queue)
-    if grant.storm:
-        return await _join_storm(inc, grant, group)
-    declaration = Declaration(
-        incident_id=grant.incident_id,
-        title=group.title,
-        severity=group.severity,
-        source=group.source,
-        broadcast_channels=inc._with(inc.broadcast_channels, group.severity),
+    if grant.storm:  # the storm's digest tells groups apart by key: a keyless one gets the key it claimed
+        return await _join_storm(inc, grant, group.model_copy(update={"dedup_key": claimed}))
+    declaration = _declaration(
+        inc,
+        grant.incident_id,
+        group,
         dedup_key=key,
         alert=group,
         resolve_mitigates=resolve_mitigates,
-        call_provider=inc.call_provider,
-        **inc.config.declaration_fields(),
     )
     try:
         await inc._start(declaration, alerts=group if key else None)
@@ -78,16 +75,7 @@ async def handle_alert(inc: Incidents, group: AlertGroup, resolve_mitigates: boo
 
 async def _join_storm(inc: Incidents, grant: DedupGrant, group: AlertGroup) -> AlertOutcome:
     """The group joins the alert storm incident: signal-with-start, so the first one starts it."""
-    storm = Declaration(
-        incident_id=grant.incident_id,
-        title=STORM_TITLE,
-        severity=group.severity,
-        source=group.source,
-        broadcast_channels=inc._with(inc.broadcast_channels, group.severity),
-        storm=True,
-        call_provider=inc.call_provider,
-        **inc.config.declaration_fields(),
-    )
+    storm = _declaration(inc, grant.incident_id, group, title=STORM_TITLE, storm=True)
     try:
         await inc._start(storm, alerts=group)
     except WorkflowAlreadyStartedError:  # the storm incident has just been resolved
@@ -109,18 +97,27 @@ async def split(inc: Incidents, incident_id: int, number: int, actor: str | None
             f"There is no alert group {number} left to split out; the overview numbers the groups."
         )
     new_id = await inc.directory.split(group.key)
-    declaration = Declaration(
-        incident_id=new_id,
-        title=group.title,
-        severity=group.severity,
-        source=group.source,
-        declared_by=actor,
-        broadcast_channels=inc._with(inc.broadcast_channels, group.severity),
-        dedup_key=group.key,
-        call_provider=inc.call_provider,
-        **inc.config.declaration_fields(),
-    )
+    declaration = _declaration(inc, new_id, group, declared_by=actor, dedup_key=group.key)
     await inc._start(declaration)
     inc._declared(declaration)
     split = StormSplit(key=group.key, incident_id=new_id, actor=actor)
     return await inc._update(incident_id, IncidentWorkflow.split_group, split, None)
+
+
+def _declaration(
+    inc: Incidents, incident_id: int, group: AlertGroup | StormGroup, **fields: Any
+) -> Declaration:
+    """An incident declared for an alert group (or the storm, or a group split out of it): its title,
+    severity and source unless `fields` say otherwise, and this deployment's broadcast and warroom.toml."""
+    return Declaration(
+        **{
+            "incident_id": incident_id,
+            "title": group.title,
+            "severity": group.severity,
+            "source": group.source,
+            "broadcast_channels": inc._with(inc.broadcast_channels, group.severity),
+            "call_provider": inc.call_provider,
+            **inc.config.declaration_fields(),
+            **fields,
+        }
+    )

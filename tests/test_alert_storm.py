@@ -158,3 +158,14 @@ async def test_declaring_resumes_when_new_groups_slow_down(storming: tuple[Stack
     status, body = await poster.post("/alerts/alertmanager", group(100))
     assert (status, body["action"], body["incident"]) == (202, "declared", f"INC-{CAP + 2}")
     assert (await stack.state(CAP + 2)).storm is None
+
+
+async def test_keyless_alerts_count_toward_the_cap_and_stay_apart_in_the_storm(
+    storming: tuple[Stack, Poster],
+) -> None:
+    stack, poster = storming
+    answers = [(await poster.post("/alerts", {"title": f"Disk full on db-{n}"}))[1] for n in range(CAP + 2)]
+    assert [a["action"] for a in answers] == ["declared"] * (CAP + 1) + ["joined"]
+    storm = await stack.state(CAP + 1)
+    assert storm.storm is not None
+    assert [g.title for g in storm.storm.groups] == [f"Disk full on db-{n}" for n in (CAP, CAP + 1)]
