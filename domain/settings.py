@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     grafana_signature_header: str = Field(
         default="X-Grafana-Alerting-Signature", min_length=1, alias="WARROOM_GRAFANA_SIGNATURE_HEADER"
     )
+    # PagerDuty (/alerts/pagerduty): the V3 webhook subscription's signing secret; an Events API v2
+    # routing key that authenticates an Events v2 body on its own
+    pagerduty_webhook_secret: SecretStr | None = Field(default=None, alias="PAGERDUTY_WEBHOOK_SECRET")
+    pagerduty_routing_key: SecretStr | None = Field(default=None, alias="PAGERDUTY_ROUTING_KEY")
     alert_severity_map_csv: str = Field(default="", alias="WARROOM_ALERT_SEVERITY_MAP")
     alert_resolve_mitigates: bool = Field(default=False, alias="WARROOM_ALERT_RESOLVE_MITIGATES")
     # Storm control: at most this many incidents declared from alerts per window; 0 turns it off.
@@ -143,6 +147,8 @@ class Settings(BaseSettings):
             self.slack_app_token,
             self.alert_token,
             self.grafana_secret,
+            self.pagerduty_webhook_secret,
+            self.pagerduty_routing_key,
             self.zoom_client_secret,
             self.jira_api_token,
             self.encryption_key,

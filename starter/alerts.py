@@ -1,4 +1,5 @@
-"""`POST /alerts/alertmanager`, `/alerts/grafana`, `/alerts`: monitoring declares and joins incidents.
+"""`POST /alerts/alertmanager`, `/alerts/grafana`, `/alerts` (and `/alerts/pagerduty`, in
+starter.alerts_pagerduty): monitoring declares and joins incidents.
 
 Every problem with a request is a 4xx JSON answer naming it. 5xx only when Temporal cannot be reached
 (Alertmanager and Grafana retry on 5xx), never once the incident was started.
@@ -11,7 +12,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import structlog
@@ -59,7 +60,21 @@ CLOSED = {
         "this alert route is closed: set WARROOM_GRAFANA_SECRET (Grafana's HMAC signature) or"
         f" WARROOM_ALERT_TOKEN (sent as a bearer token), {OPEN_ON_PURPOSE}"
     ),
+    "pagerduty": (
+        "this alert route is closed: set PAGERDUTY_WEBHOOK_SECRET (the V3 webhook's signing secret),"
+        " PAGERDUTY_ROUTING_KEY (Events API v2) or WARROOM_ALERT_TOKEN (sent as a bearer token),"
+        f" {OPEN_ON_PURPOSE}"
+    ),
 }
+
+
+class Refused(Exception):
+    """Raised while parsing a body whose sender turns out not to be allowed (the body says how to check)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 def _error(status: int, message: str, **extra: Any) -> web.Response:
@@ -81,8 +96,20 @@ async def _read(request: web.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+async def read_body(request: web.Request) -> bytes | web.Response:
+    """The JSON body's bytes, or the 4xx answer for a body that is not JSON content or too large."""
+    if request.content_type != "application/json":
+        return _error(415, f"send JSON (application/json), not {request.content_type or 'nothing'}")
+    body = await _read(request, ALERT_MAX_BODY)
+    return _error(413, TOO_LARGE) if body is None else body
+
+
 def _routes(kinds: list[str]) -> str:
-    paths = {"bearer": "/alerts, /alerts/alertmanager", "grafana": "/alerts/grafana"}
+    paths = {
+        "bearer": "/alerts, /alerts/alertmanager",
+        "grafana": "/alerts/grafana",
+        "pagerduty": "/alerts/pagerduty",
+    }
     return ", ".join(paths[k] for k in kinds)
 
 
@@ -145,15 +172,20 @@ class AlertRoutes:
     ) -> web.Response:
         if self._closed(kind):
             return _error(403, CLOSED[kind])
-        if not self._authorized(request):
+        if not self.authorized(request):
             return _error(401, UNAUTHORIZED)
+        return await self.in_slot(self._take(request, parse, verify))
+
+    async def in_slot(self, work: Coroutine[Any, Any, web.Response]) -> web.Response:
+        """`work` once one of MAX_IN_FLIGHT slots is free; 503 when none is within SLOT_WAIT."""
         try:
             await asyncio.wait_for(self._slots.acquire(), SLOT_WAIT)
         except TimeoutError:
+            work.close()
             log.warning("alerts_behind", in_flight=MAX_IN_FLIGHT)
             return _error(503, f"warroom is behind: {MAX_IN_FLIGHT} alert notifications are waiting; retry")
         try:
-            return await self._take(request, parse, verify)
+            return await work
         finally:
             self._slots.release()
 
@@ -163,21 +195,28 @@ class AlertRoutes:
         parse: Callable[[Any], AlertGroup],
         verify: Callable[[web.Request, bytes], str | None] | None,
     ) -> web.Response:
-        if request.content_type != "application/json":
-            return _error(415, f"send JSON (application/json), not {request.content_type or 'nothing'}")
-        body = await _read(request, ALERT_MAX_BODY)
-        if body is None:
-            return _error(413, TOO_LARGE)
+        body = await read_body(request)
+        if isinstance(body, web.Response):
+            return body
         if verify is not None and (problem := verify(request, body)):
             return _error(401, problem)
+        return await self.take(lambda: parse(json.loads(body)))
+
+    async def take(self, parse: Callable[[], AlertGroup | None]) -> web.Response:
+        """What `parse` makes of the body, to its incident: 400 not JSON, 422 wrong shape, 200 ignored (None),
+        or the `Refused` answer it raises."""
         try:
-            group = parse(json.loads(body))
+            group = parse()
+        except Refused as err:
+            return _error(err.status, err.message)
         except json.JSONDecodeError as err:
             return _error(400, f"the body is not JSON: {err.msg} (line {err.lineno}, column {err.colno})")
         except ValidationError as err:
             return _error(422, "the payload does not have the expected shape", problems=_problems(err))
         except ValueError as err:
             return _error(422, str(err))
+        if group is None:
+            return web.json_response({"ok": True, "action": "ignored", "incident": None})
         return await self._route(group)
 
     async def _route(self, group: AlertGroup) -> web.Response:
@@ -198,11 +237,14 @@ class AlertRoutes:
 
     def _closed(self, kind: str) -> bool:
         """No credential configured for this kind of route, and not opened on purpose."""
-        if self._token or self.settings.alerts_unauthenticated:
+        s = self.settings
+        if self._token or s.alerts_unauthenticated:
             return False
-        return kind != "grafana" or self.settings.grafana_secret is None
+        if kind == "pagerduty":
+            return s.pagerduty_webhook_secret is None and s.pagerduty_routing_key is None
+        return kind != "grafana" or s.grafana_secret is None
 
-    def _authorized(self, request: web.Request) -> bool:
+    def authorized(self, request: web.Request) -> bool:
         if not self._token:
             return True
         scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")

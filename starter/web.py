@@ -20,6 +20,7 @@ from temporalio.client import Client
 
 from starter import logs
 from starter.alerts import AlertRoutes
+from starter.alerts_pagerduty import PagerDutyRoute
 from starter.metrics import Handler, WebMetrics
 from starter.slack_deadline import LAST_CHANCE, Deadline, late_answer, request_kind, stamp
 
@@ -86,6 +87,7 @@ def create_web_app(
     app = web.Application(client_max_size=MAX_BODY, middlewares=[metrics.middleware, log_scope])
     if alerts is not None:
         alerts.register(app)
+        PagerDutyRoute(alerts).register(app)
 
     async def healthz(_: web.Request) -> web.Response:
         try:
