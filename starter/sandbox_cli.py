@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 
 from activities.slack_mrkdwn import to_plain
-from sandbox.client import SandboxClient
+from sandbox.client import SandboxClient, SandboxError
 
 DEFAULT_USER = "U0DEVUSER"
 
@@ -47,7 +47,7 @@ async def run_slack(words: list[str], user: str, channel: str | None, url: str) 
     except aiohttp.ClientConnectionError:
         print(f"warroom: no Slack sandbox at {url}; start `warroom dev` without SLACK_BOT_TOKEN first")
         return 2
-    except SandboxCliError as err:
+    except (SandboxCliError, SandboxError) as err:
         print(f"warroom: {err}")
         return 2
 

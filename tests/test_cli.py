@@ -133,6 +133,8 @@ async def test_an_unknown_channel_name_says_so(
 ) -> None:
     assert await run_slack(["say", "nowhere", "hi"], USER, None, sandbox.url) == 2
     assert "no channel named #nowhere in the sandbox" in capsys.readouterr().out
+    assert await run_slack(["react", "C0NOPE", "1.2", "mega"], USER, None, sandbox.url) == 2
+    assert capsys.readouterr().out == "warroom: sandbox answered 404: channel_not_found\n"  # no traceback
 
 
 # --- warroom list ------------------------------------------------------------------------------------------
