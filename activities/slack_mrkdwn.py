@@ -54,7 +54,7 @@ def unescape(text: str) -> str:
 def _control(body: str) -> Part:
     target, _, label = body.partition("|")
     if target.startswith("@"):
-        return Part(target)
+        return Part(f"@{label}" if label else target)
     if target.startswith("#"):
         return Part(f"#{label}" if label else target)
     if target.startswith("!"):
@@ -64,7 +64,8 @@ def _control(body: str) -> Part:
 
 
 def parts(text: str) -> list[Part]:
-    """Slack text as plain-text runs and links: entities unescaped, mentions as `@U1` / `#name`."""
+    """Slack text as plain-text runs and links: entities unescaped, mentions as `@U1` (`@name` with a
+    label) / `#name`."""
     out: list[Part] = []
     pos = 0
     for m in _CONTROL.finditer(text):
@@ -78,5 +79,6 @@ def parts(text: str) -> list[Part]:
 
 
 def to_plain(text: str) -> str:
-    """Slack text as plain text: `&amp;` -> `&`, `<url|label>` -> `label (url)`, `<@U1>` -> `@U1`."""
+    """Slack text as plain text: `&amp;` -> `&`, `<url|label>` -> `label (url)`, `<@U1>` -> `@U1`,
+    `<@U1|ada>` -> `@ada`, `<#C1|ops>` -> `#ops`."""
     return "".join(p.text if p.url is None or p.url == p.text else f"{p.text} ({p.url})" for p in parts(text))

@@ -72,14 +72,6 @@ def user(user_id: str | None, default: str = "unassigned") -> str:
     return f"<@{user_id}>" if user_id else default
 
 
-def duration(start: datetime, end: datetime) -> str:
-    minutes = max(int((end - start).total_seconds() // 60), 0)
-    days, rest = divmod(minutes, 1440)
-    hours, mins = divmod(rest, 60)
-    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{mins}m"]
-    return " ".join(p for p in parts if p)
-
-
 TITLE_TEXT = 1_000  # titles are at most 150 characters (domain.commands.TITLE_MAX); escaped, at most 750
 
 

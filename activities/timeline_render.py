@@ -40,6 +40,7 @@ from typing import Any
 
 from activities import slack_mrkdwn
 from activities.slack_render import headline
+from domain.durations import human as human_duration
 from domain.models import Followup, IncidentResult, IncidentView, TicketInfo, TimelineEvent
 from domain.timeline import Durations, durations
 from domain.vocab import Status, incident_label
@@ -69,16 +70,8 @@ def iso(at: datetime | None) -> str | None:
 
 
 def human(span: timedelta | None) -> str:
-    """`1h 5m 30s`, `0s`; `never` for None."""
-    if span is None:
-        return NEVER
-    seconds = max(int(span.total_seconds()), 0)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
-    parts.append(f"{secs}s" if secs or not any(parts) else "")
-    return " ".join(p for p in parts if p)
+    """`domain.durations.human` (`1h 5m`, `4s`, `350ms`); `never` for None."""
+    return NEVER if span is None else human_duration(span.total_seconds())
 
 
 def _status(result: IncidentResult, view: IncidentView) -> Status:

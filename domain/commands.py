@@ -24,6 +24,7 @@ from domain.usage import (
     quote,
     ref_tokens,
     strip_controls,
+    unknown_command,
     usage_for,
     with_command_name,
 )
@@ -420,7 +421,7 @@ def _dispatch(text: str) -> Command:
             _no_arguments(typed, rest)
             return _NO_ARGUMENTS[word]()
         case _:
-            raise UsageError(f"I don't know the command {quote(parts[0])}.", HELP_TEXT)
+            raise unknown_command(parts[0].strip(INVISIBLE))
 
 
 _NO_ARGUMENTS: dict[str, type[ListReminders | ListFollowups | Status | Timeline | Debrief]] = {
@@ -437,7 +438,7 @@ def parse_command(text: str, command_name: str = DEFAULT_COMMAND_NAME) -> Comman
     try:
         return _dispatch(text or "")
     except UsageError as e:
-        raise UsageError(e.message, with_command_name(e.usage, command_name)) from None
+        raise UsageError(*(with_command_name(part, command_name) for part in (e.message, e.usage))) from None
     except ValidationError as e:  # a model constraint the grammar missed: still a problem with the input
         problem = e.errors()[0]
         field = ".".join(str(part) for part in problem["loc"]) or "input"

@@ -12,14 +12,20 @@ and `>` (`<title>`, echoed input) that Slack would read as links or mentions: es
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 DEFAULT_COMMAND_NAME = "/incident"
 
 # Zero-width characters that copy-and-paste leaves around words.
 INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
+
+# How close a mistyped word must be to a known one to be suggested (difflib's ratio: `updte` and `update`
+# score 0.91, `stat` and `status` 0.8, `escalate` and `declare` 0.67: no suggestion).
+SUGGEST_CUTOFF = 0.75
 
 WHEN_EXAMPLES = "`in 10m`, `in 2h`, `30m`, `at 16:00`, `tomorrow 09:00` or `2026-11-28T09:00`"
 
@@ -203,6 +209,23 @@ def usage_for(kind_or_word: str, command_name: str = DEFAULT_COMMAND_NAME) -> st
     key = kind_or_word.strip()
     doc = _BY_KIND.get(_snake(key)) or _BY_WORD.get(WORDS.get(key.lower(), ""))
     return with_command_name(doc.syntax if doc else HELP_TEXT, command_name)
+
+
+def closest(typed: str, known: Iterable[str]) -> str | None:
+    """The one known word `typed` is most likely a typo of (`updte` -> `update`), or None if none is close."""
+    found = difflib.get_close_matches(typed, list(known), n=1, cutoff=SUGGEST_CUTOFF)
+    return found[0] if found else None
+
+
+def unknown_command(typed: str) -> UsageError:
+    """A first word that is no command: one line, naming the nearest command and how to learn it, never the
+    whole listing. The usage is empty: the message itself points at `help`."""
+    near = closest(typed.lower(), WORDS)
+    if near is not None:
+        return UsageError(
+            f"I don't know {quote(typed)}. Did you mean `{_C} {near}`? `{_C} help {near}` shows how."
+        )
+    return UsageError(f"I don't know {quote(typed)}; `{_C} help` lists the commands.")
 
 
 # --- free text as Slack sends it ------------------------------------------------------------------------

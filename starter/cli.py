@@ -16,16 +16,19 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
+from activities.slack_mrkdwn import to_plain
 from domain.alerts import GenericAlert, from_generic
 from domain.commands import UsageError
 from domain.encryption import codec_for
 from domain.models import Resolution, StageChange, StatusUpdate
 from domain.naming import parse_incident_ref
 from domain.settings import Settings
+from domain.usage import closest
 from domain.vocab import Severity, Stage, Status, incident_label
-from starter.incidents import IncidentError, Incidents
+from starter.incidents import IncidentError, Incidents, IncidentSummary
 from starter.logs import configure_logging
 from starter.report import collect, parse_window, render_json, render_table
+from starter.sandbox_cli import DEFAULT_USER, FORMS_HELP
 
 DEFAULT_SANDBOX = "http://127.0.0.1:3001"
 # Long-lived processes whose logs a collector reads: JSON lines by default.
@@ -95,16 +98,28 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="JSON (durations in seconds) instead of a table")
 
     slack = sub.add_parser(
-        "slack", help="drive the local Slack sandbox: send a command, react, show messages"
+        "slack",
+        help="drive the local Slack sandbox: send a command, say, react, show messages and DMs",
+        description="Be a Slack user against the sandbox `warroom dev` runs when SLACK_BOT_TOKEN is unset.",
+        epilog="forms of WORDS:\n" + FORMS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    slack.add_argument("words", nargs="+", metavar="WORDS", help="one of the forms below")
+    slack.add_argument(
+        "--user", default=DEFAULT_USER, help=f"the sandbox user who acts (default: {DEFAULT_USER})"
     )
     slack.add_argument(
-        "words",
-        nargs="+",
-        help='"/incident ..." | react CHANNEL TS [EMOJI] | say CHANNEL TEXT | show [CHANNEL]',
+        "--channel",
+        default=None,
+        help="where a slash command runs: a channel ID, #name or name (default: #general)",
     )
-    slack.add_argument("--user", default="U0DEVUSER")
-    slack.add_argument("--channel", default=None, help="channel ID to run the command in (default: #general)")
-    slack.add_argument("--sandbox", default=os.environ.get("WARROOM_SANDBOX_URL", DEFAULT_SANDBOX))
+    slack.add_argument(
+        "--sandbox",
+        default=os.environ.get("WARROOM_SANDBOX_URL", DEFAULT_SANDBOX),
+        metavar="URL",
+        help="the sandbox's URL, as `warroom dev` prints it "
+        f"(default: WARROOM_SANDBOX_URL or {DEFAULT_SANDBOX})",
+    )
     return p
 
 
@@ -196,13 +211,15 @@ async def _run_incident_command(args: argparse.Namespace, settings: Settings) ->
                 )
                 return f"declared {incident_label(incident_id)}"
             case "stage":
-                return await inc.change_stage(
-                    _incident(args.incident), StageChange(stage=Stage(args.stage), context=args.context)
+                return to_plain(
+                    await inc.change_stage(
+                        _incident(args.incident), StageChange(stage=Stage(args.stage), context=args.context)
+                    )
                 )
             case "update":
-                return await inc.post_update(_incident(args.incident), StatusUpdate(text=args.text))
+                return to_plain(await inc.post_update(_incident(args.incident), StatusUpdate(text=args.text)))
             case "resolve":
-                return await inc.resolve(_incident(args.incident), Resolution(summary=args.summary))
+                return to_plain(await inc.resolve(_incident(args.incident), Resolution(summary=args.summary)))
             case "status":
                 state = await inc.state(_incident(args.incident))
                 return json.dumps(state.model_dump(mode="json", exclude={"outbox"}), indent=2)
@@ -212,11 +229,7 @@ async def _run_incident_command(args: argparse.Namespace, settings: Settings) ->
                     Severity(args.severity) if args.severity else None,
                     Status(args.status) if args.status else None,
                 )
-                rows = [
-                    f"{incident_label(i.incident_id):>8}  {i.severity:5} {i.stage:13} {i.status:8} {i.title}"
-                    for i in found
-                ]
-                return "\n".join(rows) or "no incidents match"
+                return list_table(found)
             case "report":
                 summary = await collect(inc.client, inc.task_queue, datetime.now(UTC) - args.since)
                 return render_json(summary) if args.json else render_table(summary)
@@ -224,6 +237,23 @@ async def _run_incident_command(args: argparse.Namespace, settings: Settings) ->
 
     print(await _with_incidents(settings, work))
     return 0
+
+
+LIST_COLUMNS = ("ID", "SEVERITY", "STAGE", "STATUS", "TITLE")
+
+
+def list_table(found: list[IncidentSummary]) -> str:
+    """`warroom list`: a header row, then one incident a line, columns as wide as their widest cell."""
+    if not found:
+        return "no incidents match"
+    rows = [LIST_COLUMNS] + [
+        (incident_label(i.incident_id), i.severity, i.stage, i.status, i.title) for i in found
+    ]
+    widths = [max(len(row[col]) for row in rows) for col in range(len(LIST_COLUMNS) - 1)]
+    return "\n".join(
+        "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]).rstrip()
+        for row in rows
+    )
 
 
 async def _until_signalled(work: Awaitable[int]) -> int:
@@ -255,9 +285,31 @@ def _configure_logs(command: str, settings: Settings) -> None:
     configure_logging(json=log_format == "json", level=settings.log_level, secrets=settings.secrets())
 
 
+def unknown_command(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """One line for a first word that is no subcommand (argparse suggests only from Python 3.12 on, and
+    lists every choice); None when the first word is a subcommand or an option."""
+    if not argv or argv[0].startswith("-"):
+        return None
+    known = [name for a in parser._actions if isinstance(a, argparse._SubParsersAction) for name in a.choices]
+    typed = argv[0]
+    if typed in known:
+        return None
+    near = closest(typed, known)
+    if near is not None:
+        how = f"'warroom {near} --help' shows how"
+        return f"warroom: unknown command '{typed}'. Did you mean 'warroom {near}'? {how}."
+    return f"warroom: unknown command '{typed}'; 'warroom --help' lists the commands."
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point. Ends with os._exit after flushing: the Temporal SDK can crash at interpreter exit."""
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    parser = _parser()
+    wrong = unknown_command(parser, argv)
+    if wrong is not None:
+        print(wrong, file=sys.stderr)
+        sys.exit(2)
+    args = parser.parse_args(argv)
     code = 1
     try:
         settings = Settings()
@@ -267,7 +319,10 @@ def main(argv: list[str] | None = None) -> None:
         code = asyncio.run(_until_signalled(_run(args, settings)))
     except KeyboardInterrupt:
         code = 130
-    except (UsageError, IncidentError, ValueError, ValidationError, RuntimeError) as err:
+    except IncidentError as err:  # written for Slack, as the workflow answers a slash command
+        print(f"warroom: {to_plain(str(err))}", file=sys.stderr)
+        code = 2
+    except (UsageError, ValueError, ValidationError, RuntimeError) as err:
         print(f"warroom: {err}", file=sys.stderr)
         code = 2
     sys.stdout.flush()

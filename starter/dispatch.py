@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from activities import slack_limits as limits
 from activities import slack_render as render
 from domain import commands as cmd
+from domain.durations import human as human_duration
 from domain.models import (
     CALL_LABELS,
     BroadcastChange,
@@ -316,7 +317,8 @@ def reminders_text(reminders: list[ReminderRecord], slash_command: str) -> str:
 def status_text(state: IncidentState, now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     resolved = state.status is Status.RESOLVED
-    age = render.duration(state.declared_at, state.resolved_at if resolved and state.resolved_at else now)
+    ended = state.resolved_at if resolved and state.resolved_at else now
+    age = human_duration((ended - state.declared_at).total_seconds())
     lines = [
         f"*{render.headline(state.view())}*",
         f"Severity: *{state.severity.label}*  Stage: *{'Resolved' if resolved else state.stage.label}*",

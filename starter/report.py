@@ -25,6 +25,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from domain.durations import human as human_duration
 from domain.models import IncidentResult, Model
 from domain.naming import incidents_query
 from domain.timeline import DURATION_NAMES, durations
@@ -168,24 +169,8 @@ def summarize(
 
 
 def format_duration(seconds: float | None) -> str:
-    """`-` (no data), `350ms`, `35s`, `4m 05s`, `42m`, `1h 05m`, `2d 03h`."""
-    if seconds is None:
-        return NO_DATA
-    if round(seconds * 1000) < 1000:
-        return f"{round(seconds * 1000)}ms"
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    minutes, secs = divmod(whole, 60)
-    if minutes < 10:
-        return f"{minutes}m {secs:02d}s"
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h {minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours:02d}h"
+    """`-` (no data), else `domain.durations.human`: `350ms`, `35s`, `4m 5s`, `1h 5m`, `2d 3h`."""
+    return NO_DATA if seconds is None else human_duration(seconds)
 
 
 def _when(at: datetime | None) -> str:

@@ -1,18 +1,43 @@
-"""`warroom slack ...`: be a Slack user against the local sandbox that `warroom dev` runs."""
+"""`warroom slack ...`: be a Slack user against the local sandbox that `warroom dev` runs.
+
+What it prints is what a person reads in Slack, as plain text (`activities.slack_mrkdwn.to_plain`): entities
+decoded, `<@U1|ada>` as `@ada`, `<#C1|ops>` as `#ops`, `<https://x|label>` as `label (https://x)`.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import aiohttp
 
-from sandbox.client import SandboxClient
+from activities.slack_mrkdwn import to_plain
+from sandbox.client import SandboxClient, SandboxError
 
-USAGE = (
-    'usage: warroom slack "/incident ..." | react CHANNEL TS [EMOJI] | say CHANNEL TEXT | show [CHANNEL]'
-    " | dms\n"
-    "CHANNEL may be an ID (C0...) or a name (#inc-1-...); `dms` shows the DMs warroom sent you (--user)."
+DEFAULT_USER = "U0DEVUSER"
+
+# (form, what it does): `warroom slack --help` and the usage line for a form that does not fit.
+FORMS = (
+    ('"/incident ..."', "a slash command as --user in --channel; prints the reply only you see"),
+    ("say CHANNEL TEXT", "post TEXT as --user; prints its ts alone: ts=$(warroom slack say ...)"),
+    (
+        "react CHANNEL TS|last [EMOJI]",
+        "react as --user (default: mega, a broadcast); last: the newest message",
+    ),
+    ("show [CHANNEL]", "the channels and their descriptions, or one channel's messages and threads"),
+    ("dms", "the direct messages warroom sent --user (reminders, role descriptions)"),
 )
+FORMS_HELP = (
+    "\n".join(f"  {form:<31} {does}" for form, does in FORMS)
+    + "\n\nCHANNEL (and --channel): a channel ID (C0...), #name or name, e.g. '#inc-1-checkout'."
+)
+USAGE = "usage: warroom slack [--user USER] [--channel CHANNEL] [--sandbox URL] WORDS...\n" + FORMS_HELP
+
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
+
+
+class SandboxCliError(Exception):
+    """What the user asked for is not in the sandbox (an unknown channel, no message to react to)."""
 
 
 async def run_slack(words: list[str], user: str, channel: str | None, url: str) -> int:
@@ -22,15 +47,28 @@ async def run_slack(words: list[str], user: str, channel: str | None, url: str) 
     except aiohttp.ClientConnectionError:
         print(f"warroom: no Slack sandbox at {url}; start `warroom dev` without SLACK_BOT_TOKEN first")
         return 2
+    except (SandboxCliError, SandboxError) as err:
+        print(f"warroom: {err}")
+        return 2
 
 
-async def _channel_id(sb: SandboxClient, ref: str) -> str:
-    if ref.startswith("#"):
-        found = await sb.channel_by_name(ref[1:])
-        if not found:
-            raise SystemExit(f"warroom: no channel named {ref} in the sandbox")
-        return str(found["id"])
-    return ref
+async def channel_id(sb: SandboxClient, ref: str) -> str:
+    """A channel ID as it is, or the ID of the channel named `#name` or `name`."""
+    if _CHANNEL_ID.fullmatch(ref):
+        return ref
+    found = await sb.channel_by_name(ref.removeprefix("#"))
+    if not found:
+        raise SandboxCliError(
+            f"no channel named #{ref.removeprefix('#')} in the sandbox (see `warroom slack show`)"
+        )
+    return str(found["id"])
+
+
+async def _newest_ts(sb: SandboxClient, channel: str, ref: str) -> str:
+    messages = await sb.messages(channel)
+    if not messages:
+        raise SandboxCliError(f"no message in {ref} to react to")
+    return str(messages[-1]["ts"])
 
 
 async def _run(sb: SandboxClient, words: list[str], user: str, channel: str | None) -> int:
@@ -38,36 +76,29 @@ async def _run(sb: SandboxClient, words: list[str], user: str, channel: str | No
     if head.startswith("/"):
         text = " ".join(words)
         command, _, rest = text.partition(" ")
-        where = await _channel_id(sb, channel or "#general")
+        where = await channel_id(sb, channel or "#general")
         result = await sb.command(user_id=user, channel_id=where, text=rest, command=command)
-        print(_ack_text(result))
+        print(to_plain(_ack_text(result)))
         return 0 if result.get("status") == 200 else 1
-    if head == "react" and len(words) >= 3:
-        emoji = words[3] if len(words) > 3 else "mega"
-        result = await sb.react(
-            user_id=user, channel_id=await _channel_id(sb, words[1]), ts=words[2], reaction=emoji
-        )
-        print(f"reacted :{emoji}: (ingress answered {result.get('status')})")
+    if head == "react" and len(words) in (3, 4):
+        emoji = words[3].strip(":") if len(words) > 3 else "mega"
+        where = await channel_id(sb, words[1])
+        ts = await _newest_ts(sb, where, words[1]) if words[2] == "last" else words[2]
+        result = await sb.react(user_id=user, channel_id=where, ts=ts, reaction=emoji)
+        print(f"reacted :{emoji}: to {ts} (ingress answered {result.get('status')})")
         return 0
     if head == "say" and len(words) >= 3:
-        result = await sb.message(
-            user_id=user, channel_id=await _channel_id(sb, words[1]), text=" ".join(words[2:])
-        )
-        print(f"posted ts={result.get('ts')}")
+        where = await channel_id(sb, words[1])
+        result = await sb.message(user_id=user, channel_id=where, text=" ".join(words[2:]))
+        print(result.get("ts"))
         return 0
-    if head == "show":
+    if head == "show" and len(words) <= 2:
         await _show(sb, words[1] if len(words) > 1 else None)
         return 0
     if head == "dms" and len(words) == 1:
         return await _show_dms(sb, user)
     print(USAGE)
     return 2
-
-
-def _displayed(text: object) -> str:
-    """Message text as Slack displays it: its stored entities (`&amp;`, `&lt;`, `&gt;`) decoded once, so an
-    entity escaped twice by mistake still shows (`&amp;`); links and mentions stay in Slack's syntax."""
-    return str(text).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _ack_text(result: dict[str, Any]) -> str:
@@ -86,21 +117,20 @@ async def _show(sb: SandboxClient, channel: str | None) -> None:
             for b in c.get("bookmarks") or []:
                 print(f"    bookmark: {b.get('title')}  {b.get('link')}")
         return
-    channel_id = await _channel_id(sb, channel)
-    for m in await sb.messages(channel_id):
-        print(f"[{m['ts']}] {m.get('user', '?')}: {_displayed(m.get('text', ''))}")
+    for m in await sb.messages(await channel_id(sb, channel)):
+        print(f"[{m['ts']}] {m.get('user', '?')}: {to_plain(str(m.get('text', '')))}")
         for r in m.get("replies", []):
             names = ", ".join(str(f.get("name")) for f in r.get("files") or [])
             files = f" [files: {names}]" if names else ""
-            print(f"    ↳ [{r['ts']}] {r.get('user', '?')}: {_displayed(r.get('text', ''))}{files}")
+            print(f"    ↳ [{r['ts']}] {r.get('user', '?')}: {to_plain(str(r.get('text', '')))}{files}")
 
 
 async def _show_dms(sb: SandboxClient, user: str) -> int:
     """The direct messages warroom sent `user` (reminders), oldest first."""
-    channel_id = (await sb.state()).get("dms", {}).get(user)
-    if channel_id is None:
+    channel = (await sb.state()).get("dms", {}).get(user)
+    if channel is None:
         print(f"no DMs to {user} yet")
         return 0
-    for m in await sb.messages(channel_id):
-        print(f"[{m['ts']}] {m.get('user', '?')}: {_displayed(m.get('text', ''))}")
+    for m in await sb.messages(channel):
+        print(f"[{m['ts']}] {m.get('user', '?')}: {to_plain(str(m.get('text', '')))}")
     return 0

@@ -164,7 +164,6 @@ def test_parses(text: str, expected: BaseModel) -> None:
 
 ERRORS: list[tuple[str, str, str]] = [
     # (text, part of the message, part of the usage)
-    ("frobnicate", "`frobnicate`", "/incident declare"),
     ("help frobnicate", "no command", "/incident declare"),
     ("declare sev5 DB", "sev5", "/incident declare"),
     ("declare sev0 DB", "sev0", "/incident declare"),
@@ -242,10 +241,31 @@ def test_rejects_with_usage(text: str, message: str, usage: str) -> None:
     assert str(error) == f"{error.message}\nUsage: {error.usage}"
 
 
-def test_unknown_command_shows_the_full_help() -> None:
+@pytest.mark.parametrize(
+    ("typed", "near"),
+    [
+        ("updte", "update"),
+        ("Updte now", "update"),
+        ("stat", "status"),
+        ("resolv x", "resolve"),
+        ("tickt", "ticket"),
+    ],
+)
+def test_a_near_miss_names_the_command_in_one_line(typed: str, near: str) -> None:
     with pytest.raises(UsageError) as raised:
-        parse_command("escalate now")
-    assert raised.value.usage == HELP_TEXT
+        parse_command(typed)
+    word = typed.split()[0]
+    assert str(raised.value) == (
+        f"I don't know `{word}`. Did you mean `/incident {near}`? `/incident help {near}` shows how."
+    )
+
+
+@pytest.mark.parametrize("typed", ["xyz", "escalate now", "frobnicate the cache", "​zz"])
+def test_a_far_miss_points_at_help_without_a_guess_or_the_listing(typed: str) -> None:
+    with pytest.raises(UsageError) as raised:
+        parse_command(typed)
+    word = typed.split()[0].strip("​")
+    assert str(raised.value) == f"I don't know `{word}`; `/incident help` lists the commands."
 
 
 def test_usage_names_the_registered_slash_command() -> None:
@@ -253,8 +273,9 @@ def test_usage_names_the_registered_slash_command() -> None:
         parse_command("stage frozen", command_name="/inc")
     assert raised.value.usage == "`/inc stage <investigating|identified|mitigated> [context]`"
     with pytest.raises(UsageError) as unknown:
-        parse_command("nope", command_name="/inc")
-    assert unknown.value.usage == help_text("/inc")
+        parse_command("updat x", command_name="/inc")
+    assert "Did you mean `/inc update`? `/inc help update` shows how." in str(unknown.value)
+    assert "/incident" not in str(unknown.value)
 
 
 # --- Slack references ----------------------------------------------------------------------------------
@@ -448,7 +469,7 @@ def test_hostile_input_is_a_command_or_a_usage_error(text: str) -> None:
     try:
         command = parse_command(text)
     except UsageError as e:
-        assert e.message and e.usage
+        assert e.message and (e.usage or "`/incident help" in e.message)
         assert len(e.message) < 400
         assert "\n" not in e.message
         return
@@ -471,7 +492,8 @@ def test_echoed_input_cannot_break_out_of_its_code_span_or_run_on() -> None:
     with pytest.raises(UsageError) as raised:
         parse_command("`<!channel>`\u202e" + "x" * 500)
     message = raised.value.message
-    assert message.count("`") == 2
+    assert message.count("`") == 4  # the echo's code span, then `/incident help`
+    assert message.split("`")[1] == "'<!channel>'" + "x" * 18 + "…"
     assert "\u202e" not in message
     assert len(message) < 100
 
@@ -496,7 +518,7 @@ def test_fuzz_parse_command_only_raises_usage_error() -> None:
         try:
             command = parse_command(text)
         except UsageError as e:
-            assert e.message and e.usage
+            assert e.message and (e.usage or "`/incident help" in e.message)
             continue
         parsed += 1
         assert adapter.validate_python(adapter.dump_python(command)) == command

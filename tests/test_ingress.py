@@ -291,14 +291,16 @@ async def test_malformed_commands_answer_with_usage_and_change_nothing(stack: St
         "commander @alice": "Usage: `/incident commander <@user>`",
         "severity sev9 worse": "Usage: `/incident severity <sev1..sev4> [reason]`",
         "broadcast add #late": "Usage: `/incident broadcast [add|remove <#channel> ...]`",
-        "frobnicate the cache": "`/incident declare",
+        "frobnicate the cache": "I don't know `frobnicate`; `/incident help` lists the commands.",
         "update": "Usage: `/incident update <text>`",
     }
     for text, usage in cases.items():
         answer = await run(stack, text, channel)
         assert escaped(usage) in answer, (text, answer)
     assert "`bogus` is not a stage" in await run(stack, "stage bogus", channel)
-    assert "I don't know the command `frobnicate`" in await run(stack, "frobnicate", channel)
+    assert await run(stack, "updte Rolling back", channel) == (
+        "I don't know `updte`. Did you mean `/incident update`? `/incident help update` shows how."
+    )
     assert await run(stack, "severity sev2", channel) == "The severity is already SEV2."
 
     assert len(await history_events(stack, incident_id)) == events_before
