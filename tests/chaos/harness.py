@@ -561,7 +561,7 @@ _TS = re.compile(r"\b\d{10}\.\d{6}\b")
 _PERMALINK_TS = re.compile(r"/p\d{16}\b")
 _IDS = re.compile(r"\b[CDG][A-Z0-9]{8,}\b")
 _SINCE_DECLARE = re.compile(r"Time from declare:[^\n]*")  # the resolve summary's milestones: "Identified 4s"
-_SPAN = re.compile(r"\d+[dhms]( \d+[dhms])*")
+_SPAN = re.compile(r"\d+(?:ms|[dhms])( \d+(?:ms|[dhms]))*")  # durations.human: 350ms, 4s, 1m 4s, 2d 3h
 
 
 class Normalizer:
