@@ -28,7 +28,7 @@ from domain.usage import (
     usage_for,
     with_command_name,
 )
-from domain.vocab import DEFAULT_SEVERITY, Severity, Stage
+from domain.vocab import Severity, Stage
 
 TITLE_MAX = 150
 TEXT_MAX = 3000
@@ -58,7 +58,7 @@ class Declare(_Command):
 
     kind: Literal["declare"] = "declare"
     title: Annotated[str, Field(min_length=1, max_length=TITLE_MAX)] | None = None
-    severity: Severity = DEFAULT_SEVERITY
+    severity: Severity | None = None  # none given: the deployment's WARROOM_DEFAULT_SEVERITY
     private: bool = False
 
 
@@ -257,7 +257,7 @@ def _parse_declare(rest: str) -> Declare:
             break
         remaining = parts[1] if len(parts) > 1 else ""
     title = _text("declare", remaining, "title", required=False, limit=TITLE_MAX)
-    return Declare(title=title or None, severity=severity or DEFAULT_SEVERITY, private=private)
+    return Declare(title=title or None, severity=severity, private=private)
 
 
 def _parse_stage(rest: str) -> SetStage:

@@ -32,7 +32,7 @@ from domain.models import (
 from domain.naming import channel_name
 from domain.permissions import Action
 from domain.settings import Settings
-from domain.vocab import Severity, Status, incident_label
+from domain.vocab import DEFAULT_SEVERITY, Severity, Status, incident_label
 from starter.incidents import Incidents
 from starter.permissions import Denial, Permissions
 
@@ -102,8 +102,10 @@ class Dispatcher:
         incidents: Incidents,
         integrations: Integrations | None = None,
         permissions: Permissions | None = None,  # None: warroom.toml's [permissions] are not enforced
+        default_severity: Severity = DEFAULT_SEVERITY,  # `declare <title>`: WARROOM_DEFAULT_SEVERITY
     ) -> None:
         self.incidents = incidents
+        self.default_severity = default_severity
         self.integrations = integrations or Integrations()
         self.permissions = permissions
 
@@ -143,13 +145,14 @@ class Dispatcher:
     async def _declare(self, command: cmd.Declare, who: Invocation) -> Reply:
         if command.title is None:
             return Reply("", modal="declare")  # the form's submission is checked (slack_app)
+        severity = command.severity or self.default_severity
         if self.permissions is not None:
-            denial = await self.permissions.check_declare(command.severity, who.user_id)
+            denial = await self.permissions.check_declare(severity, who.user_id)
             if denial is not None:
                 return Reply(denial.text)
         incident_id = await self.incidents.declare(
             command.title,
-            command.severity,
+            severity,
             private=command.private,
             declared_by=who.user_id,
             source="slack",
@@ -157,7 +160,7 @@ class Dispatcher:
         )
         name = channel_name(incident_id, command.title)
         return Reply(
-            f":rotating_light: Declared *{incident_label(incident_id)}* ({command.severity.label}). "
+            f":rotating_light: Declared *{incident_label(incident_id)}* ({severity.label}). "
             f"Creating `#{name}` and inviting you.",
             incident_id=incident_id,
         )

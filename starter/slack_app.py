@@ -115,7 +115,8 @@ def build_slack_app(
         process_before_response=True,  # we answer from ack() after the Temporal call
         ignoring_self_events_enabled=True,
     )
-    dispatcher = Dispatcher(incidents, integrations, Permissions(incidents.config.permissions, client))
+    permissions = Permissions(incidents.config.permissions, client)
+    dispatcher = Dispatcher(incidents, integrations, permissions, default_severity)
     listeners = _Listeners(incidents, dispatcher, default_severity, metrics, frozenset(reactions))
     app.command(re.compile(r"^/.+"))(listeners.on_command)
     app.event("reaction_added")(listeners.on_reaction)

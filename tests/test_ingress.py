@@ -10,13 +10,15 @@ import re
 
 import aiohttp
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from domain.models import IncidentResult
 from domain.naming import incident_workflow_id
 from domain.vocab import Severity, Stage, Status
+from sandbox import SandboxServer
 from sandbox.models import BOT_USER_ID
 from starter.incidents import Incidents
-from tests.conftest import RESPONDER, Stack, eventually
+from tests.conftest import RESPONDER, Stack, eventually, running_stack
 from tests.test_incident_workflow import history_events, wait_quiet
 
 
@@ -386,3 +388,13 @@ async def test_a_reaction_keeps_its_place_among_a_stream_of_updates(stack: Stack
     for bc in stack.broadcast:
         tags = [re.findall(r"\[(\w+)\]", text)[0] for text in await replies(stack, bc)]
         assert tags == ["u1", "m", "u2", "u3"], tags
+
+
+async def test_declare_without_a_severity_takes_the_deployments_default(
+    temporal: WorkflowEnvironment, sandbox: SandboxServer
+) -> None:
+    async with running_stack(temporal, sandbox, WARROOM_DEFAULT_SEVERITY="sev2") as stack:
+        answer = await run(stack, "declare Checkout is slow")
+        assert "(SEV2)" in answer
+        assert (await stack.state(1)).severity is Severity.SEV2
+        assert "(SEV4)" in await run(stack, "declare sev4 Search is slow")  # a severity given still wins
