@@ -19,7 +19,7 @@ TITLE_MAX = 150
 Labels = dict[str, str]
 
 
-class _Loose(BaseModel):
+class Loose(BaseModel):
     """Vendor payloads: unknown fields are ignored, known ones are typed."""
 
     model_config = ConfigDict(extra="ignore")
@@ -28,7 +28,7 @@ class _Loose(BaseModel):
 # --- Prometheus Alertmanager webhook, version 4 -----------------------------------------------------------
 
 
-class AlertmanagerAlert(_Loose):
+class AlertmanagerAlert(Loose):
     status: Literal["firing", "resolved"]
     labels: Labels = Field(default_factory=dict)
     annotations: Labels = Field(default_factory=dict)
@@ -38,7 +38,7 @@ class AlertmanagerAlert(_Loose):
     fingerprint: str = ""
 
 
-class AlertmanagerPayload(_Loose):
+class AlertmanagerPayload(Loose):
     version: str
     groupKey: str = Field(min_length=1)
     status: Literal["firing", "resolved"]
@@ -67,7 +67,7 @@ class GrafanaAlert(AlertmanagerAlert):
     panelURL: str = ""
 
 
-class GrafanaPayload(_Loose):
+class GrafanaPayload(Loose):
     groupKey: str = Field(min_length=1)
     status: Literal["firing", "resolved"]
     receiver: str = ""
@@ -142,7 +142,7 @@ def map_severity(label: str | None, mapping: dict[str, Severity]) -> Severity:
     return mapping.get(label, FALLBACK_SEVERITY)
 
 
-def _clip(text: str, limit: int = TITLE_MAX) -> str:
+def clip(text: str, limit: int = TITLE_MAX) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -156,7 +156,7 @@ def _item(alert: AlertmanagerAlert, shared: Labels) -> AlertItem:
         fingerprint=fingerprint,
         status=alert.status,
         name=alert.labels.get("alertname", "alert"),
-        summary=_clip(summary, 300),
+        summary=clip(summary, 300),
         labels=labels,
         url=alert.generatorURL,
         distinct=dict(list(distinct.items())[:MAX_DISTINCT_LABELS]),
@@ -186,9 +186,9 @@ def from_alertmanager(
         source=source,
         dedup_key=hash_key(source, payload.groupKey),
         status=payload.status,
-        title=_clip(title),
+        title=clip(title),
         severity=map_severity(severity_label, mapping),
-        description=_clip(payload.commonAnnotations.get("description", ""), 3000),
+        description=clip(payload.commonAnnotations.get("description", ""), 3000),
         alerts=tuple(items),
         external_url=payload.externalURL,
         truncated=len(payload.alerts) - len(items) + payload.truncatedAlerts,
@@ -200,8 +200,8 @@ def from_generic(alert: GenericAlert, mapping: dict[str, Severity]) -> AlertGrou
     item = AlertItem(
         fingerprint=hashlib.sha256(json.dumps([alert.title, labels]).encode()).hexdigest()[:16],
         status=alert.status,
-        name=_clip(alert.title),
-        summary=_clip(alert.description, 300),
+        name=clip(alert.title),
+        summary=clip(alert.description, 300),
         labels=labels,
         url=alert.url,
     )
@@ -209,7 +209,7 @@ def from_generic(alert: GenericAlert, mapping: dict[str, Severity]) -> AlertGrou
         source=alert.source,
         dedup_key=hash_key("generic", alert.dedup_key) if alert.dedup_key else None,
         status=alert.status,
-        title=_clip(alert.title),
+        title=clip(alert.title),
         severity=map_severity(alert.severity, mapping),
         description=alert.description,
         alerts=(item,),

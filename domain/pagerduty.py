@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from domain.alerts import AlertGroup, AlertItem, Labels, _clip, _Loose, hash_key, map_severity
+from domain.alerts import AlertGroup, AlertItem, Labels, Loose, clip, hash_key, map_severity
 from domain.vocab import Severity
 
 V3_HANDLED = {"incident.triggered", "incident.acknowledged", "incident.resolved"}
@@ -38,7 +38,7 @@ def form(data: Any) -> Literal["v3", "events"]:
 # --- V3 webhooks -----------------------------------------------------------------------------------------
 
 
-class Reference(_Loose):
+class Reference(Loose):
     """PagerDuty's references (user, service, priority): `summary` is the readable name."""
 
     id: str = ""
@@ -47,10 +47,10 @@ class Reference(_Loose):
     html_url: str = ""
 
 
-class V3Envelope(_Loose):
+class V3Envelope(Loose):
     """Any V3 webhook, before its event type says whether warroom reads its `data`."""
 
-    class Event(_Loose):
+    class Event(Loose):
         id: str = Field(min_length=1)
         event_type: str = Field(min_length=1)
         resource_type: str = ""
@@ -59,7 +59,7 @@ class V3Envelope(_Loose):
     event: Event
 
 
-class V3Incident(_Loose):
+class V3Incident(Loose):
     id: str = Field(min_length=1)
     type: Literal["incident"]
     title: str = Field(min_length=1)
@@ -73,7 +73,7 @@ class V3Incident(_Loose):
     service: Reference | None = None
 
 
-class V3IncidentEvent(_Loose):
+class V3IncidentEvent(Loose):
     id: str = Field(min_length=1)
     event_type: str
     resource_type: Literal["incident"]
@@ -82,7 +82,7 @@ class V3IncidentEvent(_Loose):
     data: V3Incident
 
 
-class V3IncidentWebhook(_Loose):
+class V3IncidentWebhook(Loose):
     event: V3IncidentEvent
 
 
@@ -110,8 +110,8 @@ def from_pagerduty_v3(data: Any) -> AlertGroup | None:
     item = AlertItem(
         fingerprint=f"pagerduty:{incident.id}",
         status="firing",
-        name=_clip(name),
-        summary=_clip(incident.service.summary if incident.service else "", 300),
+        name=clip(name),
+        summary=clip(incident.service.summary if incident.service else "", 300),
         labels=labels,
         url=incident.html_url,
     )
@@ -121,8 +121,8 @@ def from_pagerduty_v3(data: Any) -> AlertGroup | None:
         ack = AlertItem(
             fingerprint=f"pagerduty-ack:{event.id}",  # a re-sent event says nothing new
             status="firing",
-            name=_clip(name),
-            summary=_clip(f"acknowledged in PagerDuty by {who}", 300),
+            name=clip(name),
+            summary=clip(f"acknowledged in PagerDuty by {who}", 300),
             labels=labels,
             url=incident.html_url,
         )
@@ -131,7 +131,7 @@ def from_pagerduty_v3(data: Any) -> AlertGroup | None:
         source="pagerduty",
         dedup_key=hash_key("pagerduty", incident.id),
         status="resolved" if event.event_type == "incident.resolved" else "firing",
-        title=_clip(incident.title),
+        title=clip(incident.title),
         severity=v3_severity(incident),
         alerts=items,
         external_url=incident.html_url,
@@ -141,7 +141,7 @@ def from_pagerduty_v3(data: Any) -> AlertGroup | None:
 # --- Events API v2 ---------------------------------------------------------------------------------------
 
 
-class EventsPayload(_Loose):
+class EventsPayload(Loose):
     summary: str = Field(min_length=1, max_length=1024)
     source: str = Field(min_length=1, max_length=255)
     severity: Literal["critical", "error", "warning", "info"]
@@ -152,12 +152,12 @@ class EventsPayload(_Loose):
     custom_details: dict[str, Any] | str | None = None
 
 
-class EventsLink(_Loose):
+class EventsLink(Loose):
     href: str
     text: str = ""
 
 
-class EventsV2(_Loose):
+class EventsV2(Loose):
     routing_key: str = Field(min_length=1)
     event_action: Literal["trigger", "acknowledge", "resolve"]
     dedup_key: str | None = Field(default=None, min_length=1, max_length=255)
@@ -198,8 +198,8 @@ def from_pagerduty_event(event: EventsV2, mapping: dict[str, Severity]) -> Alert
     item = AlertItem(
         fingerprint=hashlib.sha256(f"{event.dedup_key}\x00{payload.summary}".encode()).hexdigest()[:16],
         status="firing",
-        name=_clip(payload.summary),
-        summary=_clip(f"{payload.severity} from {payload.source}", 300),
+        name=clip(payload.summary),
+        summary=clip(f"{payload.severity} from {payload.source}", 300),
         labels=dict(sorted(labels.items())),
         url=url,
     )
@@ -207,7 +207,7 @@ def from_pagerduty_event(event: EventsV2, mapping: dict[str, Severity]) -> Alert
         source="pagerduty-events",
         dedup_key=key,
         status="firing",
-        title=_clip(payload.summary),
+        title=clip(payload.summary),
         severity=map_severity(payload.severity, mapping),
         alerts=(item,),
         external_url=url,
