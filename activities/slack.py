@@ -160,13 +160,15 @@ class SlackActivities(SlackBase):
         work = []
         if view.channel_id:
             text = render.announcement_text(view, a, in_broadcast=False)
-            post = partial(self._post_once, view.channel_id, a.key, text)
+            post = partial(self._post_once, view.channel_id, a.key, text, look=a.look_first)
             work.append(self._deliver(view.channel_id, post))
         # A private incident's broadcast channels only learn that it exists (its overview), never its updates.
         for thread in () if view.private else req.threads:
             text = render.announcement_text(view, a, in_broadcast=True)
             key = f"{a.key}:{thread.channel_id}"
-            post = partial(self._post_once, thread.channel_id, key, text, thread_ts=thread.thread_ts)
+            post = partial(
+                self._post_once, thread.channel_id, key, text, thread_ts=thread.thread_ts, look=a.look_first
+            )
             work.append(self._deliver(thread.channel_id, post))
         results = await _all_channels(work)
         count_updates(a.kind, results, view.channel_id)

@@ -48,6 +48,13 @@ CALL_TIMEOUT = 10.0  # seconds one Web API call may take
 ATTEMPT_MARGIN = 2.0  # seconds kept free before the attempt's start-to-close timeout
 METADATA_TYPE = "warroom_post"
 RETRY_LOOKBACK_SECONDS = 120  # clock skew allowance between worker and Slack
+# How far back a post of unknown outcome is looked for: the attempt that may have made it ran in an earlier
+# workflow task, which a dead worker or an unreachable server can delay by minutes.
+LOOK_FIRST_LOOKBACK_SECONDS = 900
+# A post of unknown outcome not found at once is looked for again this long after the activity was scheduled:
+# the abandoned request may still be carried out by Slack meanwhile.
+LOOK_FIRST_SETTLE_SECONDS = 8.0
+LOCAL_ATTEMPT_MARGIN = 0.3  # seconds kept free before a local activity's (short) start-to-close timeout
 MAX_LOOKUP_PAGES = 20
 
 
@@ -118,12 +125,21 @@ class SlackBase:
         text: str,
         blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
+        *,
+        look: bool = False,
     ) -> str:
-        """Posts unless a previous attempt of this activity already did (found by its metadata key)."""
-        if activity.info().attempt > 1:
-            found = await self._find_posted(channel, key, thread_ts)
+        """Posts unless a previous attempt already did (found by its metadata key): a retry of this activity,
+        or, with `look`, an attempt of another one whose outcome is unknown (Announcement.look_first)."""
+        info = activity.info()
+        if look or info.attempt > 1:
+            lookback = LOOK_FIRST_LOOKBACK_SECONDS if look else RETRY_LOOKBACK_SECONDS
+            found = await self._find_posted(channel, key, thread_ts, lookback)
             if found:
                 return found
+            if look and not info.is_local and info.attempt == 1 and await _settled(info.scheduled_time):
+                found = await self._find_posted(channel, key, thread_ts, lookback)
+                if found:
+                    return found
         args: dict[str, Any] = {
             "channel": channel,
             "text": text,
@@ -193,9 +209,12 @@ class SlackBase:
                 return found
         raise AssertionError("unreachable")
 
-    async def _find_posted(self, channel: str, key: str, thread_ts: str | None) -> str | None:
-        """Looks for our key among messages posted since this activity was first scheduled."""
-        since = f"{activity.info().scheduled_time.timestamp() - RETRY_LOOKBACK_SECONDS:.6f}"
+    async def _find_posted(
+        self, channel: str, key: str, thread_ts: str | None, lookback: float = RETRY_LOOKBACK_SECONDS
+    ) -> str | None:
+        """Looks for our key among messages posted since this activity was first scheduled (less `lookback`
+        seconds)."""
+        since = f"{activity.info().scheduled_time.timestamp() - lookback:.6f}"
         method, args = "conversations.history", {"channel": channel, "oldest": since}
         if thread_ts:
             method, args = "conversations.replies", {**args, "ts": thread_ts}
@@ -212,6 +231,18 @@ class SlackBase:
         return None
 
 
+async def _settled(since: datetime) -> bool:
+    """Waits until a post abandoned just before `since` (a local attempt that ran out of time leaves its
+    request with Slack, which may still carry it out) would have landed; False when there was no need."""
+    wait = (since - datetime.now(UTC)).total_seconds() + LOOK_FIRST_SETTLE_SECONDS
+    if wait <= 0:
+        return False
+    _heartbeat()
+    await asyncio.sleep(min(wait, LOOK_FIRST_SETTLE_SECONDS))
+    _heartbeat()
+    return True
+
+
 def call_budget() -> float:
     """Seconds the next Slack call may take: CALL_TIMEOUT, or less near the end of the activity attempt."""
     if not activity.in_activity():
@@ -220,13 +251,14 @@ def call_budget() -> float:
     if info.start_to_close_timeout is None:
         return CALL_TIMEOUT
     ends = info.started_time + info.start_to_close_timeout
-    return min(CALL_TIMEOUT, (ends - datetime.now(UTC)).total_seconds() - ATTEMPT_MARGIN)
+    margin = LOCAL_ATTEMPT_MARGIN if info.is_local else ATTEMPT_MARGIN
+    return min(CALL_TIMEOUT, (ends - datetime.now(UTC)).total_seconds() - margin)
 
 
 def _heartbeat() -> None:
     """Tells Temporal this attempt is alive (a dead worker's attempt is retried after the heartbeat timeout,
     not the whole start-to-close timeout), and lets a cancelled or timed-out attempt learn of it."""
-    if activity.in_activity():
+    if activity.in_activity() and not activity.info().is_local:  # a local activity has no heartbeat
         activity.heartbeat()
 
 

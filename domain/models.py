@@ -202,6 +202,9 @@ class Announcement(Model):
     # A reaction queued by a run from before patch reactions-in-order: its message is read before the rest of
     # the queue, and its update then joins the end (see domain.state_compat).
     read_first: bool = False
+    # An attempt that may have posted it ended without an answer (the update's own post timed out, or the
+    # worker running it died): the activity looks for each post before making it, even on its first attempt.
+    look_first: bool = False
 
 
 class IncidentView(Model):

@@ -176,8 +176,14 @@ async def test_search_attributes_are_upserted_only_on_change(stack: Stack) -> No
     incident_id, _ = await declare(stack)
 
     async def upserts() -> int:
+        """warroom's upserts: the SDK's own, making a patch searchable once per run, are not counted."""
         events = await history_events(stack, incident_id)
-        return sum(e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES for e in events)
+        return sum(
+            e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+            and set(e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields)
+            != {"TemporalChangeVersion"}
+            for e in events
+        )
 
     after_declare = await upserts()
     await stack.incidents.post_update(incident_id, StatusUpdate(text="no attribute changes"))
@@ -186,3 +192,32 @@ async def test_search_attributes_are_upserted_only_on_change(stack: Stack) -> No
     await stack.incidents.change_stage(incident_id, StageChange(stage=Stage.IDENTIFIED))
     await wait_quiet(stack, incident_id)
     assert await upserts() == after_declare + 1
+
+
+async def test_a_status_update_costs_six_history_events_and_its_answer_says_it_was_posted(
+    stack: Stack,
+) -> None:
+    """Posted within the update's own workflow task (a local activity): task scheduled, started, completed,
+    update accepted, the activity's marker, update completed. The first update of a run also records its
+    patch (a marker and the SDK's upsert of TemporalChangeVersion)."""
+    incident_id, channel = await declare(stack)
+    await wait_quiet(stack, incident_id)
+    await stack.incidents.post_update(incident_id, StatusUpdate(text="first: records the patch"))
+    for n in range(3):
+        before = len(await history_events(stack, incident_id))
+        reply = await stack.incidents.post_update(incident_id, StatusUpdate(text=f"update {n}"))
+        assert reply == "Update posted here and to 2 broadcast channels."
+        events = (await history_events(stack, incident_id))[before:]
+        assert [e.event_type for e in events] == [
+            EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+            EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+            EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+            EventType.EVENT_TYPE_MARKER_RECORDED,
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED,
+        ]
+        # The answer came after the posts: they are already in the channel and in every broadcast thread.
+        assert any(f"update {n}" in m["text"] for m in await stack.slack.messages(channel))
+        for bc in stack.broadcast:
+            [overview] = await stack.slack.messages(bc)
+            assert f"update {n}" in overview["replies"][-1]["text"]

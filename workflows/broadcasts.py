@@ -5,7 +5,7 @@ Pure functions over IncidentState (deterministic, no Temporal calls), used by In
 
 from __future__ import annotations
 
-from domain.effects import OverviewTarget, ThreadTarget
+from domain.effects import Delivery, OverviewTarget, ThreadTarget
 from domain.models import Announcement, BroadcastThread, IncidentState
 from domain.vocab import Stage
 
@@ -93,3 +93,34 @@ def failure_note(channel_id: str, error: str, slash_command: str) -> str:
         f"again with `{slash_command} broadcast add <#{channel_id}>`. Invite @warroom there if the channel "
         "is private."
     )
+
+
+def _channels(n: int) -> str:
+    return f"{n} broadcast channel{'s' if n != 1 else ''}"
+
+
+def update_reply(s: IncidentState, deliveries: list[Delivery] | None, *, posted_now: bool) -> str:
+    """The answer to `/incident update`: what has happened to it, never more.
+
+    `posted_now`: its own handler posted it (`deliveries`, or None when that attempt failed and it was
+    queued); otherwise it was queued behind earlier messages.
+    """
+    n = 0 if s.private else sum(1 for b in s.broadcasts if b.active and b.error is None)
+    if not posted_now:
+        ahead = len(s.outbox) - 1
+        behind = f" after the {ahead} message{'s' if ahead != 1 else ''} ahead of it" if ahead > 0 else ""
+        return f"Update accepted: it goes out here and to {_channels(n)}{behind}."
+    if deliveries is None:
+        return (
+            "Update accepted but not posted yet: Slack did not take it at once (slow or rate-limited). "
+            f"warroom keeps trying and posts it here and to {_channels(n)} once, as soon as Slack takes it."
+        )
+    broadcast = [d for d in deliveries if d.channel_id != s.channel_id]
+    failed = [d for d in broadcast if d.error is not None]
+    here = "here" if any(d.channel_id == s.channel_id and d.error is None for d in deliveries) else ""
+    done = len(broadcast) - len(failed)
+    where = " and to ".join(p for p in (here, _channels(done) if done else "") if p) or "nowhere"
+    if not failed:
+        return f"Update posted {where}."
+    refused = ", ".join(f"<#{d.channel_id}> ({d.error})" for d in failed)
+    return f"Update posted {where}; refused by {refused}: see the note in this channel."

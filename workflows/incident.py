@@ -71,6 +71,7 @@ class IncidentWorkflow:
         self._outbox = Outbox(self._ctx)
         self._integrations = Integrations(self._ctx)
         self._archive = TimelineArchive(self._ctx)
+        self._live_at: int | None = None  # history length of the first live workflow task (_went_live_now)
         if inp.state is None and d.call_provider is not None:
             transitions.order_call(self._s, d.call_provider)
 
@@ -79,6 +80,7 @@ class IncidentWorkflow:
     @workflow.run
     async def run(self, inp: IncidentInput) -> IncidentResult:
         s = self._s
+        self._went_live_now()
         if inp.state is None:
             transitions.declared(s, workflow.now())
             self._ctx.report()
@@ -101,6 +103,7 @@ class IncidentWorkflow:
                     or self._archive.due()
                 )
             )
+            self._went_live_now()
             await self._outbox.drain(hand_over=self._hand_over_queued_work)
             await self._archive.run()
             if s.resolve_requested and not self._outbox.has_work():
@@ -170,12 +173,26 @@ class IncidentWorkflow:
             reject(f"The stage is already {change.stage.label}; add context to post it again.")
 
     @workflow.update
-    def post_update(self, update: StatusUpdate) -> CommandReply:
-        """`/incident update`: a status update in the channel and a reply in every broadcast thread."""
+    async def post_update(self, update: StatusUpdate) -> CommandReply:
+        """`/incident update`: a status update in the channel and a reply in every broadcast thread, posted
+        within this update's workflow task when nothing is queued before it (patch), else queued."""
         transitions.post_update(self._s, workflow.now(), update.text, update.actor)
         self._ctx.report()
-        n = len(self._s.broadcast_channel_ids)
-        return CommandReply(text=f"Update posted here and to {n} broadcast channel{'s' if n != 1 else ''}.")
+        if not workflow.patched(patches.UPDATE_IN_TASK):  # queued, and answered before it was posted
+            n = len(self._s.broadcast_channel_ids)
+            return CommandReply(text=f"Update posted here and to {n} broadcast channel{'s' * (n != 1)}.")
+        if not self._outbox.can_post_now():
+            return CommandReply(text=broadcasts.update_reply(self._s, None, posted_now=False))
+        deliveries = await self._outbox.post_now(fresh=self._went_live_now())
+        return CommandReply(text=broadcasts.update_reply(self._s, deliveries, posted_now=True))
+
+    def _went_live_now(self) -> bool:
+        """Whether this instance runs its first live (not replayed) workflow task now: a task an earlier
+        worker may have started and died in. Not deterministic: it only ever reaches an activity's input."""
+        length = workflow.info().get_current_history_length()
+        if self._live_at is None and not workflow.unsafe.is_replaying():
+            self._live_at = length
+        return self._live_at in (None, length)
 
     @post_update.validator
     def _validate_update(self, update: StatusUpdate) -> None:

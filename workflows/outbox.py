@@ -7,8 +7,11 @@ Handlers only record intent in the state; `Outbox.drain` performs it. Runs insid
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.slack import SlackActivities
@@ -36,12 +39,20 @@ with workflow.unsafe.imports_passed_through():
     from workflows.context import IncidentContext
 
 
+# A status update posted within its own workflow task (`Outbox.post_now`) gets one local-activity attempt this
+# long: the person is waiting for the answer (Slack wants one within 3 s). Past it, or on any failure, the
+# update joins the queue and the regular `announce` activity takes over, with its retries and backoff.
+POST_NOW_TIMEOUT = timedelta(seconds=1.5)
+POST_NOW_RETRY = RetryPolicy(maximum_attempts=1)
+
+
 class Outbox:
     """Performs the queued Slack work of one incident, in order (IncidentWorkflow's main loop drains it)."""
 
     def __init__(self, ctx: IncidentContext) -> None:
         self._ctx = ctx
         self._s = ctx.s
+        self.posting = 0  # status updates being posted by their own handler (post_now): the queue waits
 
     def has_work(self) -> bool:
         s = self._s
@@ -96,8 +107,60 @@ class Outbox:
                 observe.show_incident(s)
             if self.missing_overviews():  # a channel added meanwhile gets its overview before the update
                 await self.publish_overviews()
+            if self.posting:  # an update posted by its own handler went first; the queue comes after it
+                await workflow.wait_condition(lambda: not self.posting)
+                continue
             await self._announce(s.outbox[i])
             s.outbox.pop(i)
+
+    def can_post_now(self) -> bool:
+        """Whether the status update just queued may be posted by its own handler: it is alone in the queue,
+        nothing else is being posted, the channel is open and every broadcast thread has its overview."""
+        s = self._s
+        return (
+            len(s.outbox) == 1
+            and s.outbox[0].reaction is None
+            and not self.posting
+            and not self._ctx.opening
+            and s.channel_id is not None
+            and not self.missing_overviews()
+        )
+
+    async def post_now(self, fresh: bool) -> list[Delivery] | None:
+        """Posts the status update just queued (`can_post_now`) as a local activity, inside the update's own
+        workflow task: six history events for the update instead of eleven, and its answer can say what
+        happened. The deliveries, or None when the attempt failed or ran out of time: the update is then back
+        at the head of the queue, looked for before it is posted, so it is never lost nor posted twice.
+
+        `fresh`: this workflow instance went live in this very task, so an earlier attempt of this task (on a
+        worker that died before completing it) may have posted the update; the activity looks first then.
+        """
+        s = self._s
+        a = s.outbox.pop()
+        if fresh:
+            a = a.model_copy(update={"look_first": True})
+        request = AnnounceRequest(incident=s.view(), announcement=a, threads=broadcasts.thread_targets(s, a))
+        self.posting += 1
+        try:
+            deliveries: list[Delivery] = await workflow.execute_local_activity_method(
+                SlackActivities.announce,
+                request,
+                start_to_close_timeout=POST_NOW_TIMEOUT,
+                retry_policy=POST_NOW_RETRY,
+            )
+        except FailureError as err:  # a local activity's own error comes unwrapped (no ActivityError)
+            if isinstance(err, CancelledError):
+                raise
+            s.outbox.insert(0, a.model_copy(update={"look_first": True}))
+            cause = err.cause if isinstance(err, ActivityError) and err.cause else err
+            observe.log(s, "update queued after its own post failed", cause=str(cause))
+            return None
+        finally:
+            self.posting -= 1
+        for d in deliveries:
+            if d.channel_id != s.channel_id:
+                await self._record_delivery(d, overview=False)
+        return deliveries
 
     def _next_in_order(self) -> int | None:
         """Where the next announcement to post is in the outbox (skipping `read_first` reactions)."""

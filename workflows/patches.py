@@ -12,3 +12,4 @@ REACTIONS_IN_ORDER = "reactions-in-order"  # IncidentWorkflow.reaction_added
 CHANNEL_FAILURE_EXIT = "channel-failure-exit"  # channel.Channel.open, only when the channel failed
 TIMELINE_ARCHIVE = "timeline-archive"  # archive.TimelineArchive.run, only once a timeline is long
 DIRECTORY_CLOSE = "directory-close"  # directory_link.leave, at completion
+UPDATE_IN_TASK = "update-posted-in-its-task"  # IncidentWorkflow.post_update: posted by a local activity

@@ -481,7 +481,7 @@ def incident_script(updates: int = 30) -> list[Step]:
         steps += extras.get(n, [])
         text = f"Update {n + 1:02d}: " + ("error rate is falling" if n % 3 else "shard 3 still slow")
         if n % 2 == 0:
-            steps.append(_in_channel(f"update-{n + 1:02d}", f"update {text}", "Update posted"))
+            steps.append(_in_channel(f"update-{n + 1:02d}", f"update {text}", "Update "))
         else:
             steps.append(_marked(f"marked-{n + 1:02d}", text))
     resolve = "resolve rolled back; payments healthy for 15 minutes"
