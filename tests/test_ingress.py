@@ -9,7 +9,6 @@ import asyncio
 import re
 
 import aiohttp
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from domain.models import IncidentResult
