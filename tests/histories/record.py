@@ -319,6 +319,21 @@ async def nudge_fired(stack: Stack) -> Histories:
 Scenario = Callable[[Stack], Coroutine[Any, Any, Histories]]
 
 
+async def update_in_task(stack: Stack) -> Histories:
+    """Status updates under patch update-posted-in-its-task: one posted by its own local activity, one queued
+    behind a stage change, one whose post Slack holds past the local activity's time (queued, looked for)."""
+    inc = stack.incidents
+    incident_id, _ = await declare(stack)
+    await inc.post_update(incident_id, StatusUpdate(text="Posted in its own task", actor=RESPONDER))
+    await inc.change_stage(incident_id, StageChange(stage=Stage.IDENTIFIED, context="bad", actor=RESPONDER))
+    await inc.post_update(incident_id, StatusUpdate(text="Queued behind the stage", actor=RESPONDER))
+    await wait_quiet(stack, incident_id)
+    await stack.slack.fault("chat.postMessage", delay_ms=3000)
+    await inc.post_update(incident_id, StatusUpdate(text="Held by Slack", actor=RESPONDER))
+    await wait_quiet(stack, incident_id)
+    return await _resolve_and_save(stack, incident_id, "done", "update-in-task")
+
+
 # name -> (scenario, Temporal dynamic config, warroom settings)
 async def timeline_archive(stack: Stack) -> Histories:
     """A long debrief: enough thread replies that the oldest timeline events go to a private Slack file
@@ -396,6 +411,7 @@ SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], dict[str, str]]] = {
     ),
     "nudge-fired": (nudge_fired, (), {}),
     "alert-storm": (alert_storm, (), {"WARROOM_ALERT_STORM_CAP": "1"}),
+    "update-in-task": (update_in_task, (), {}),
     # A deployment on its own task queue: `staging-incident-1` reaches `staging-directory` (domain.naming).
     "staging-queue": (full_lifecycle, (), {"WARROOM_TASK_QUEUE": "staging"}),
 }
