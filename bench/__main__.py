@@ -18,6 +18,8 @@ from typing import Any
 from bench import procs, report
 from bench.suite import FULL, QUICK, file_backed, run_server
 
+LAST_RUN = Path(__file__).parent  # bench/last-run.json and bench/last-run.md: the latest full run
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
@@ -87,6 +89,9 @@ def main() -> None:
         )
         text = f"{heading}\n\n{report.table(results)}\n\n```\n{report.verdicts(results)}\n```\n"
         (args.out / "bench.md").write_text(text)
+        if not args.quick and args.servers is None:  # a full run: kept in the repository for comparison
+            (LAST_RUN / "last-run.json").write_text(json.dumps(results, indent=2) + "\n")
+            (LAST_RUN / "last-run.md").write_text(text)
         print(text)
         print(f"wrote bench.json and bench.md to {args.out}; logs in {results['run']['logs']}")
 

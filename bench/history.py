@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
@@ -64,3 +65,28 @@ class Counter:
         added = sum(after[i][0] - self.before[i][0] for i in self.ids)
         updates = sum(after[i][1] - self.before[i][1] for i in self.ids)
         return round(added / updates, 2) if updates > 0 and added > 0 else None
+
+
+async def replay_cost(
+    client: Client, task_queue: str, incident_id: int, run: str, times: int = 5
+) -> dict[str, Any]:
+    """What a cache miss costs the worker: replaying one whole run of an incident (the run `run`, e.g. one
+    that reached continue-as-new), timed in this process with the worker's workflows and data converter."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.worker import Replayer
+
+    from worker import WORKFLOWS
+
+    handle = client.get_workflow_handle(incident_workflow_id(incident_id, task_queue), run_id=run)
+    found = await handle.fetch_history()
+    replayer = Replayer(workflows=list(WORKFLOWS), data_converter=pydantic_data_converter)
+    samples = []
+    for _ in range(times):
+        started = time.perf_counter()
+        await replayer.replay_workflow(found)
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    return {
+        "events": len(found.events),
+        "replay_ms": {"p50": round(samples[len(samples) // 2], 1), "max": round(samples[-1], 1)},
+    }

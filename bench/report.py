@@ -132,6 +132,21 @@ def _events(r: dict[str, Any]) -> str:
     return f"{num(seq, 1)} one at a time / {num(loaded, 1)} under load"
 
 
+def _cache_miss(r: dict[str, Any]) -> str:
+    c = dig(r, "cache_miss")
+    if not c:
+        return "-"
+    ms = c["replay_ms"]
+    return f"{num(c['events'])} events: {num(ms['p50'])} / {num(ms['max'])}"
+
+
+def server_cpu(r: dict[str, Any]) -> tuple[float | None, float | None]:
+    """Server CPU ms per update at warroom's best step, and per signal at the floor's."""
+    mine = best_step(dig(r, "sustained", "ramp")).get("cpu_ms_per_update") or {}
+    floor = best_step(dig(r, "floor", "ramp")).get("cpu_ms_per_signal") or {}
+    return mine.get("server"), floor.get("server")
+
+
 def _rate(r: dict[str, Any]) -> str:
     return num(dig(r, "sustained", "max_per_s"))
 
@@ -174,7 +189,7 @@ ROWS = [
         "update → reply in every broadcast thread (1)",
         _latency("latency_1_channel", "update_to_broadcast_ms"),
         _latency_ratio("latency_1_channel", "update_to_broadcast_ms"),
-        "p50 ≤ 2x floor",
+        "p50 ≤ 1.0x floor",
     ),
     Row(
         "update → reply (1), the next update sent the moment the previous landed",
@@ -198,9 +213,15 @@ ROWS = [
     ),
     Row("Alertmanager alert → overview in the broadcast channel", _alert),
     Row("update fan-out to 10 channels at Slack's 1 post/s/channel, ms", _fanout),
-    Row("sustained updates/s over 100 open incidents (p99 → broadcast < 1 s)", _rate, _rate_ratio, "≥ 100/s"),
+    Row(
+        "sustained updates/s over 100 open incidents (p99 → broadcast < 1 s)",
+        _rate,
+        _rate_ratio,
+        "≥ 1.0x floor",
+    ),
     Row("history events per status update (floor: per signal)", _events, _events_ratio, "≤ 6"),
     Row("continue-as-new (suggested at 4,096 events / 4 MB)", _can),
+    Row("cache miss: replaying one whole run of an incident, p50 / max ms", _cache_miss),
     Row("worker RSS MB (open incidents)", _rss, target="1,000 open < 500 MB"),
     Row("CPU ms per update: worker / ingress / server / bench (sandbox + driver)", _cpu, _cpu_ratio),
 ]
@@ -235,21 +256,43 @@ def targets(results: dict[str, Any]) -> list[Target]:
     floor = dig(r, "floor", "signal_to_activity_ms", "p50")
     update = dig(r, "latency_1_channel", "update_to_broadcast_ms", "p50")
     rate = dig(r, "sustained", "max_per_s")
+    floor_rate = dig(r, "floor", "max_per_s")
+    loaded = dig(r, "history_events_per_update_under_load")
     events = dig(r, "latency_1_channel", "history_events_per_update")
+    events = max(events, loaded) if events is not None and loaded is not None else events
+    server, floor_server = server_cpu(r)
     most = most_open(r)
     rss = most[1] if most and most[0] >= 1000 else None
     found = [
         ("ingress ack p99 < 50 ms at 50 req/s", *_check(ack, lambda v: v < 50, f"{num(ack, 1)} ms")),
         (
-            "update → broadcast p50 ≤ 2x floor p50 (1 channel)",
+            "update → broadcast p50 ≤ 1.0x floor p50 (1 channel)",
             *_check(
                 update if floor else None,
-                lambda v: v <= 2 * floor,
-                f"{num(update, 1)} ms vs 2 x {num(floor, 1)} ms",
+                lambda v: v <= floor,
+                f"{num(update, 1)} ms vs {num(floor, 1)} ms",
             ),
         ),
-        (">= 100 updates/s sustained (in-memory)", *_check(rate, lambda v: v >= 100, f"{num(rate)}/s")),
-        ("<= 6 history events per status update", *_check(events, lambda v: v <= 6, num(events, 1))),
+        (
+            "sustained updates/s ≥ the floor's signals/s (in-memory, same run)",
+            *_check(
+                rate if floor_rate else None,
+                lambda v: v >= floor_rate,
+                f"{num(rate)}/s vs {num(floor_rate)}/s",
+            ),
+        ),
+        (
+            "server CPU ms per update ≤ the floor's per signal",
+            *_check(
+                server if floor_server else None,
+                lambda v: v <= floor_server,
+                f"{num(server, 1)} vs {num(floor_server, 1)} ms",
+            ),
+        ),
+        (
+            "<= 6 history events per status update (one at a time and under load)",
+            *_check(events, lambda v: v <= 6, num(events, 1)),
+        ),
         (
             "1,000 open incidents in < 500 MB worker RSS",
             *_check(rss, lambda v: v < 500, f"{num(rss)} MB with {most[0] if most else 0:,} open"),

@@ -28,7 +28,7 @@ class Plan:
 
 
 FULL = Plan(20, (10, 50, 200), 10, 6, 100, 1000, 1500, 5, True)
-QUICK = Plan(6, (10, 50, 200), 2, 2, 100, 0, 0, 3, True)
+QUICK = Plan(6, (10, 50, 200), 2, 2, 100, 0, 100, 3, True)
 
 
 def file_backed(plan: Plan) -> Plan:
@@ -89,8 +89,13 @@ async def _lifetime(stack: Stack, plan: Plan, result: dict[str, Any]) -> None:
     if plan.continue_as_new_limit:
         _say(stack, "one incident until it continues as new")
         incidents, _ = await load.declare_many(stack, 1)
+        first_run = await history.run_id(stack.client, stack.task_queue, incidents[0].id)
         result["continue_as_new"] = await load.drive_to_continue_as_new(
             stack, incidents[0], plan.continue_as_new_limit, 90
+        )
+        _say(stack, "replaying that whole run (a cache miss)")
+        result["cache_miss"] = await history.replay_cost(
+            stack.client, stack.task_queue, incidents[0].id, first_run
         )
     if plan.many_incidents > stack.open_incidents:
         _say(stack, f"declaring up to {plan.many_incidents} open incidents")
