@@ -96,17 +96,10 @@ def declaration_details(d: Declaration) -> str:
     storm = " It is the **alert storm** incident: alert groups beyond the cap join it." if d.storm else ""
     sev = severity_label(d.severity, d.severity_labels)
     slash = d.slash_command
-    return "\n".join(
-        [
-            f"**{label}**, a warroom incident: {md(d.title)}",
-            "",
-            f"Declared{who} from {source} at {sev}.{private}{storm}",
-            "",
-            f"Responders work in its Slack channel (`{slash} status`, `{slash} update ...`);"
-            f" from a shell, `warroom status {label}`. *Current details* below are kept up to date by the"
-            " workflow; the search attributes `IncidentStatus`, `IncidentStage`, `IncidentSeverity`,"
-            " `IncidentCommander` find it in the list.",
-        ]
+    return (
+        f"**{label}**: {md(d.title)}\n\n"
+        f"A warroom incident, declared{who} from {source} at {sev}.{private}{storm}"
+        f" Responders work in its Slack channel (`{slash} status`); from a shell: `warroom status {label}`."
     )
 
 
