@@ -14,6 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import aiohttp
 from pydantic import SecretStr
@@ -23,7 +24,9 @@ from temporalio.common import MetricMeter
 from temporalio.runtime import Runtime
 
 import worker as worker_process
+from domain.naming import incidents_query
 from domain.settings import Settings
+from domain.vocab import Status
 from starter.binaries import temporal_cli
 from starter.serve import serve_forever, serving
 from workflows import attributes
@@ -164,6 +167,16 @@ def _seed_workspace(sandbox: SandboxServer) -> str:
     return sandbox.state.create_human_channel("incidents", members=[DEV_USER]).id
 
 
+def open_incidents_query(task_queue: str) -> str:
+    """The visibility query for this deployment's open incidents (no directory, no reminders)."""
+    return f"{incidents_query(task_queue)} AND {attributes.STATUS.name} = '{Status.OPEN.value}'"
+
+
+def ui_list_url(ui: str, namespace: str, query: str) -> str:
+    """The Temporal UI's workflow list with `query` in its search box."""
+    return f"{ui}/namespaces/{quote(namespace, safe='')}/workflows?query={quote(query, safe='')}"
+
+
 async def _run_processes(
     settings: Settings,
     client: Client,
@@ -173,14 +186,23 @@ async def _run_processes(
     metrics_port: int | None = None,
 ) -> None:
     async with serving(settings, client, slack, host="127.0.0.1") as web:
-        _print_endpoints(web.port, opts, sandbox_url, metrics_port)
+        open_incidents = ui_list_url(
+            f"http://127.0.0.1:{opts.ui_port}",
+            settings.temporal_namespace,
+            open_incidents_query(settings.task_queue),
+        )
+        _print_endpoints(web.port, opts, sandbox_url, metrics_port, open_incidents)
         await serve_forever()
 
 
-def _print_endpoints(port: int, opts: DevOptions, sandbox_url: str | None, metrics_port: int | None) -> None:
+def _print_endpoints(
+    port: int, opts: DevOptions, sandbox_url: str | None, metrics_port: int | None, open_incidents: str = ""
+) -> None:
     print(f"warroom is running (pid {os.getpid()}); Ctrl-C stops everything.")
     print(f"  Slack endpoint : http://127.0.0.1:{port}/slack/events")
     print(f"  Temporal UI    : http://127.0.0.1:{opts.ui_port}")
+    if open_incidents:
+        print(f"  open incidents : {open_incidents}")
     worker_metrics = f", http://127.0.0.1:{metrics_port}/metrics (worker)" if metrics_port else ""
     print(f"  Metrics        : http://127.0.0.1:{port}/metrics (web){worker_metrics}")
     if sandbox_url:

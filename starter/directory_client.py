@@ -18,6 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.models import DedupClaim, DedupGrant, DirectoryState
 from domain.naming import directory_workflow_id
 from domain.storm import StormLimit
+from workflows import details
 from workflows.directory import IncidentDirectoryWorkflow
 
 DIRECTORY_ATTEMPTS = 4  # 0.1 + 0.2 + 0.4 s of backoff at most
@@ -59,6 +60,8 @@ class Directory:
                 id=self.workflow_id,
                 task_queue=self.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                static_summary=details.DIRECTORY_SUMMARY,  # only when this call starts it
+                static_details=details.directory_details_static(self.task_queue),
             )
             try:
                 async with self._updates:

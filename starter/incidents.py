@@ -65,7 +65,7 @@ from starter.errors import IncidentError as IncidentError
 from starter.errors import IncidentNotFound as IncidentNotFound
 from starter.incident_alerts import AlertOutcome as AlertOutcome
 from starter.reminders import Reminders
-from workflows import attributes
+from workflows import attributes, details
 from workflows.directory import IncidentDirectoryWorkflow
 from workflows.incident import IncidentWorkflow
 
@@ -206,7 +206,8 @@ class Incidents:
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=attributes.initial(declaration),
             memo={attributes.MEMO_TITLE: declaration.title},
-            static_summary=f"{incident_label(incident_id)}: {declaration.title}"[:200],
+            static_summary=details.declaration_summary(declaration),
+            static_details=details.declaration_details(declaration),
             **extra,
         )
 

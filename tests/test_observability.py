@@ -19,15 +19,16 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 import worker
-from domain.models import StageChange, StatusUpdate
+from domain.models import CommanderChange, Resolution, StageChange, StatusUpdate
 from domain.naming import directory_workflow_id, incident_workflow_id
 from domain.settings import Settings
-from domain.vocab import Stage
+from domain.vocab import Stage, Status
 from sandbox import SandboxServer
 from starter.logs import REDACTED
 from tests.conftest import SIGNING_SECRET, TOKEN, Stack, eventually, running_stack
-from tests.test_incident_workflow import declare, wait_quiet
+from tests.test_incident_workflow import RESPONDER, TITLE, declare, wait_quiet
 from tests.test_ingress import declare_via_slack, run
+from workflows import details as details_module
 
 # --- logs -------------------------------------------------------------------------------------------------
 
@@ -188,26 +189,62 @@ async def current_details(stack: Stack, workflow_id: str) -> str:
     return str(metadata.current_details)
 
 
-async def test_the_ui_shows_each_incidents_current_details(stack: Stack) -> None:
-    incident_id, channel = await declare(stack)
+async def test_the_ui_shows_what_each_incident_is_and_its_status_filters_resolved_ones_out(
+    stack: Stack,
+) -> None:
+    """Summary and details as the Temporal UI reads them (describe, the metadata query), readable: names
+    and channel names, never Slack's `<@U..>` syntax; `IncidentStatus` tells open from resolved."""
+    incident_id, _ = await declare(stack)
+    other, _ = await declare(stack, title="Search results stale")
     workflow_id = incident_workflow_id(incident_id, stack.settings.task_queue)
+    described = await stack.temporal.client.get_workflow_handle(workflow_id).describe()
+    assert await described.static_summary() == f"INC-{incident_id} · SEV2 · {TITLE}"
+    assert f"declared by @{RESPONDER} from the Python API at SEV2" in str(await described.static_details())
     details = await current_details(stack, workflow_id)
-    assert details.startswith(f"**INC-{incident_id}**: SEV2, Investigating, open")
-    assert f"(`<#{channel}>`)" in details and "Commander: none yet" in details
-    assert all(f"`<#{c}>`" in details for c in stack.broadcast)
+    assert details.startswith(f"**INC-{incident_id} · SEV2 · Investigating** {TITLE}"), details
+    assert f"none named yet (declared by @{RESPONDER})" in details
+    state = await stack.incidents.state(incident_id)
+    assert f"**Channel:** #{state.channel_name}" in details and "<#" not in details and "<@" not in details
 
     await stack.incidents.change_stage(incident_id, StageChange(stage=Stage.IDENTIFIED, context="deploy"))
-    await stack.incidents.post_update(incident_id, StatusUpdate(text="Rolling back"))
+    await stack.incidents.assign_commander(incident_id, CommanderChange(user_id="U0ALICE", actor=RESPONDER))
+    await stack.incidents.post_update(incident_id, StatusUpdate(text="Rolling back <b>now</b>"))
+    await stack.incidents.change_stage(other, StageChange(stage=Stage.IDENTIFIED, context="cache"))
+    await stack.incidents.resolve(other, Resolution(summary="cache flushed"))
 
     async def shown() -> str:
         details = await current_details(stack, workflow_id)
-        assert "SEV2, Identified, open" in details and "Updates posted: 1" in details, details
+        assert "SEV2 · Identified**" in details and "**Commander:** @U0ALICE" in details, details
+        assert "Rolling back &lt;b&gt;now&lt;/b&gt;" in details, details  # shown as typed, not as HTML
+        assert "**Updates posted:** 1" in details, details
         return details
 
     await eventually(shown)
-    directory = await current_details(stack, directory_workflow_id(stack.settings.task_queue))
-    assert "Incidents declared: 1" in directory and "Incident channels: 1" in directory
-    assert "Open alert keys: 0" in directory
+    resolved = incident_workflow_id(other, stack.settings.task_queue)
+    await stack.temporal.client.get_workflow_handle(resolved).result()
+    details = await current_details(stack, resolved)
+    assert "Resolved (was Identified, never Mitigated)" in details and "no commander was named" in details
+    assert "cache flushed" in details
+
+    # The trap: the stage alone also matches the resolved incident; with IncidentStatus only the open one.
+    async def listed() -> bool:
+        by_stage = await stack.incidents.list(stage=Stage.IDENTIFIED)
+        assert sorted(i.incident_id for i in by_stage) == sorted([incident_id, other])
+        open_ones = await stack.incidents.list(stage=Stage.IDENTIFIED, status=Status.OPEN)
+        assert [i.incident_id for i in open_ones] == [incident_id]
+        return True
+
+    await eventually(listed)
+
+    async def directory_shown() -> bool:
+        directory = await current_details(stack, directory_workflow_id(stack.settings.task_queue))
+        assert "Incidents declared: 2 (next: INC-3)" in directory and "Incident channels: 1" in directory
+        assert "Incidents closed: 1" in directory and "Open alert keys: 0" in directory
+        return True
+
+    await eventually(directory_shown)
+    handle = stack.temporal.client.get_workflow_handle(directory_workflow_id(stack.settings.task_queue))
+    assert await (await handle.describe()).static_summary() == details_module.DIRECTORY_SUMMARY
 
 
 async def test_workflows_log_nothing_while_replaying(log_output: io.StringIO, stack: Stack) -> None:

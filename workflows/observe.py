@@ -14,7 +14,8 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.models import DirectoryState, IncidentState
-    from domain.vocab import Severity, Status, incident_label
+    from domain.vocab import Severity
+    from workflows import details
 
 INCIDENTS_RESOLVED = "warroom_incidents_resolved"
 # Timeline kinds -> what the log line says.
@@ -60,37 +61,8 @@ def count_resolved(severity: Severity) -> None:
 
 
 def show_incident(s: IncidentState) -> None:
-    workflow.set_current_details(incident_details(s))
-
-
-def incident_details(s: IncidentState) -> str:
-    """The incident at a glance, as Temporal UI markdown (Slack references in code spans)."""
-    stage = "Resolved" if s.status is Status.RESOLVED else s.stage.label
-    lines = [f"**{incident_label(s.incident_id)}**: {s.severity.label}, {stage}, {s.status.value}"]
-    if s.channel_id:
-        lines.append(f"- Channel: #{s.channel_name or s.channel_id} (`<#{s.channel_id}>`)")
-    else:
-        lines.append("- Channel: not created yet")
-    lines.append(f"- Commander: {f'`<@{s.commander}>`' if s.commander else 'none yet'}")
-    active = [b for b in s.broadcasts if b.active]
-    reached = ", ".join(f"`<#{b.channel_id}>`" for b in active if b.error is None) or "none"
-    failing = ", ".join(f"`<#{b.channel_id}>` ({b.error})" for b in active if b.error is not None)
-    lines.append(f"- Broadcast to: {reached}" + (f"; cannot post to {failing}" if failing else ""))
-    lines.append(f"- Updates posted: {s.updates_posted}")
-    if s.status is Status.RESOLVED and not s.ever_mitigated:
-        lines.append("- Never marked Mitigated")
-    return "\n".join(lines)
+    workflow.set_current_details(details.incident_details(s, workflow.now()))
 
 
 def show_directory(state: DirectoryState) -> None:
-    workflow.set_current_details(
-        "\n".join(
-            [
-                "**warroom directory**",
-                f"- Incidents declared: {state.next_id - 1}",
-                f"- Incidents closed: {state.closed}",
-                f"- Incident channels: {len(state.channels)}",
-                f"- Open alert keys: {len(state.open_keys)}",
-            ]
-        )
-    )
+    workflow.set_current_details(details.directory_details(state))

@@ -16,8 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.effects import ReminderPlan, ReminderPlanRequest
     from domain.models import CommandReply, ReminderInput, ReminderOrder, ReminderRecord
     from domain.naming import reminder_workflow_id
-    from domain.vocab import incident_label
-    from workflows import transitions
+    from workflows import details, transitions
     from workflows.context import IncidentContext, reject
     from workflows.directory_link import own_task_queue
     from workflows.reminder import ReminderWorkflow
@@ -44,12 +43,14 @@ async def set_reminder(ctx: IncidentContext, order: ReminderOrder) -> CommandRep
     record = ReminderRecord(
         reminder_id=reminder_id, user_id=order.actor, due=plan.due, local=plan.local, text=order.text
     )
-    await workflow.start_child_workflow(
+    inp = ReminderInput(**record.model_dump(), incident_id=s.incident_id, channel_id=s.channel_id)
+    await workflow.start_child_workflow(  # user metadata is not compared on replay: no patch needed
         ReminderWorkflow.run,
-        ReminderInput(**record.model_dump(), incident_id=s.incident_id, channel_id=s.channel_id),
+        inp,
         id=reminder_workflow_id(reminder_id, own_task_queue()),
         parent_close_policy=ParentClosePolicy.ABANDON,
-        static_summary=f"Reminder {reminder_id} ({incident_label(s.incident_id)})",
+        static_summary=details.reminder_summary(inp),
+        static_details=details.reminder_details_static(inp, s.slash_command),
     )
     transitions.reminder_set(s, workflow.now(), record, order.actor)
     ctx.report()

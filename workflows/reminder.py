@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         ReminderStatus,
         ReminderView,
     )
+    from workflows import details
 
 # Slack may be down for a while when the reminder falls due: keep trying for a day, never twice.
 DM_RETRY = RetryPolicy(
@@ -42,6 +43,7 @@ class ReminderWorkflow:
     def __init__(self, inp: ReminderInput) -> None:
         self._inp = inp
         self._status: ReminderStatus = "pending"
+        self._show("pending")
 
     @workflow.run
     async def run(self, inp: ReminderInput) -> ReminderView:
@@ -52,11 +54,11 @@ class ReminderWorkflow:
             except TimeoutError:
                 pass  # due
             except asyncio.CancelledError:  # cancelled from the Temporal UI or CLI
-                self._status = "cancelled"
+                self._show("cancelled")
                 raise
         if self._status == "cancelled":
             return self.view()
-        self._status = "sending"
+        self._show("sending")
         try:
             await workflow.execute_activity_method(
                 SlackDmActivities.deliver_reminder,
@@ -67,15 +69,15 @@ class ReminderWorkflow:
                 retry_policy=DM_RETRY,
             )
         except ActivityError as err:
-            self._status = "failed"
+            self._show("failed")
             workflow.logger.warning("reminder %s not delivered: %s", inp.reminder_id, err.cause or err)
             return self.view()
-        self._status = "delivered"
+        self._show("delivered")
         return self.view()
 
     @workflow.update
     def cancel(self, req: ReminderCancel) -> CommandReply:
-        self._status = "cancelled"
+        self._show("cancelled")
         return CommandReply(text=f"Reminder `{self._inp.reminder_id}` ({self._inp.local}) cancelled.")
 
     @cancel.validator
@@ -94,6 +96,11 @@ class ReminderWorkflow:
                 type="UsageError",
                 non_retryable=True,
             )
+
+    def _show(self, status: ReminderStatus) -> None:
+        """Sets the status and the Temporal UI's current details (no history event: no patch needed)."""
+        self._status = status
+        workflow.set_current_details(details.reminder_details(self._inp, status))
 
     @workflow.query
     def view(self) -> ReminderView:
