@@ -206,7 +206,7 @@ class StatuspageOpen(BaseModel):
     reads the components (it knows STATUSPAGE_COMPONENTS)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    kind: Literal["statuspage_open"] = "statuspage_open"
+    kind: Literal["statuspage"] = "statuspage"
     text: str = Field(min_length=1, max_length=TEXT_MAX)
 
 
@@ -214,7 +214,7 @@ class StatuspageConfirm(BaseModel):
     """`statuspage --confirm <n>`: publish preview n."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    kind: Literal["statuspage_confirm"] = "statuspage_confirm"
+    kind: Literal["confirm_statuspage"] = "confirm_statuspage"
     number: int = Field(ge=1, le=100_000)
 
 

@@ -84,7 +84,7 @@ COMMAND_DOCS: tuple[CommandDoc, ...] = (
     CommandDoc(
         "update",
         (),
-        ("post_update",),
+        ("post_update", "public_update"),
         f"`{_C} update [--public] <text>`",
         "post a status update here and to every broadcast channel; `--public`: for the status page instead",
     ),
@@ -119,7 +119,7 @@ COMMAND_DOCS: tuple[CommandDoc, ...] = (
     CommandDoc(
         "statuspage",
         ("status-page",),
-        ("statuspage_open", "statuspage_confirm", "public_update"),
+        ("statuspage", "confirm_statuspage"),
         f"`{_C} statuspage [component[:status] ...] <public title>[ | message]` or "
         f"`{_C} statuspage --confirm <n>`",
         "preview a public incident on the status page; `--confirm` publishes the preview numbered n",
