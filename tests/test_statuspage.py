@@ -77,12 +77,19 @@ async def test_preview_confirm_stage_public_update_and_resolve_keep_one_public_i
     )
 
     shown = await run(stack, "update --public Card payments are recovering.", channel)
-    assert "preview #2" in shown and page(stack)[0]["incident_updates"][0]["status"] == "identified"
-    assert len(public["incident_updates"]) == 2, "still nothing new before confirming"
-    await run(stack, "statuspage --confirm 2", channel)
+    assert "preview #2" in shown and len(public["incident_updates"]) == 2, "nothing new before confirming"
+    await run(stack, "stage mitigated", channel)  # the preview said "Identified": it is stale now
+    assert "stage changed since preview #2" in await run(stack, "statuspage --confirm 2", channel)
+    await settled(stack, incident_id)
+    assert (public["status"], public["incident_updates"][0]["body"]) == (
+        "monitoring",
+        NEUTRAL_BODY["monitoring"],
+    )
+    assert "preview #3" in await run(stack, "update --public Card payments are recovering.", channel)
+    await run(stack, "statuspage --confirm 3", channel)
     await settled(stack, incident_id)
     bodies = [u["body"] for u in public["incident_updates"]]
-    assert bodies.count("Card payments are recovering.") == 1
+    assert bodies.count("Card payments are recovering.") == 1 and public["status"] == "monitoring"
 
     await run(stack, "resolve Restarted with more memory", channel)
     await eventually(lambda: _resolved(stack), within=20)

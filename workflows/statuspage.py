@@ -145,6 +145,11 @@ class PublicPage:
                 "older one, and each is published once). Run the command again to see a new preview."
             )
         self._check_kind(draft.kind)
+        if draft.status != STAGE_STATUS[self._s.stage]:
+            reject(
+                f"The stage changed since preview #{draft.number}, so it no longer says what is true. "
+                "Run the command again for a new preview."
+            )
 
     def confirm(self, confirm: PublicConfirm) -> CommandReply:
         s, sp = self._s, self._s.statuspage
