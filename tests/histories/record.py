@@ -56,6 +56,7 @@ from tests.conftest import (
     start_temporal,
     start_time_skipping,
 )
+from tests.histories.statuspage_scenario import statuspage
 from tests.test_incident_workflow import declare, wait_quiet
 from workflows.incident import IncidentWorkflow
 
@@ -396,6 +397,7 @@ SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], dict[str, str]]] = {
     ),
     "nudge-fired": (nudge_fired, (), {}),
     "alert-storm": (alert_storm, (), {"WARROOM_ALERT_STORM_CAP": "1"}),
+    "statuspage": (statuspage, (), {}),
     # A deployment on its own task queue: `staging-incident-1` reaches `staging-directory` (domain.naming).
     "staging-queue": (full_lifecycle, (), {"WARROOM_TASK_QUEUE": "staging"}),
 }
