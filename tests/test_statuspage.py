@@ -4,6 +4,7 @@ Temporal dev server, and the real Statuspage client against the sandbox's stand-
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -14,11 +15,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.statuspage import StatuspageActivities
+from domain.naming import incident_workflow_id
 from domain.settings import Settings
 from domain.statuspage import NEUTRAL_BODY, PublicOrder, StatuspageRequest
 from sandbox import SandboxServer
 from sandbox.statuspage import API_KEY, COMPONENTS
 from tests.conftest import Stack, eventually, running_stack
+from tests.histories.record import readable
 from tests.test_ingress import declare_via_slack, run
 from tests.test_integrations import messages
 
@@ -38,7 +41,9 @@ async def settled(stack: Stack, incident_id: int) -> Any:
     return await eventually(check, within=20)
 
 
-async def test_preview_confirm_stage_public_update_and_resolve_keep_one_public_incident(stack: Stack) -> None:
+async def test_preview_confirm_stage_public_update_and_resolve_keep_one_public_incident(
+    stack: Stack, log_output: io.StringIO
+) -> None:
     incident_id, channel = await declare_via_slack(stack, f"declare sev2 {TITLE}")
     shown = await run(
         stack, "statuspage api checkout:major Payments are failing | Some card payments fail.", channel
@@ -99,6 +104,10 @@ async def test_preview_confirm_stage_public_update_and_resolve_keep_one_public_i
     everything = json.dumps(stack.sandbox.statuspage.snapshot())
     for internal in (TITLE, "OOM killer", "db-primary-3", "Restarted with more memory"):
         assert internal not in everything, internal
+    workflow_id = incident_workflow_id(incident_id, stack.settings.task_queue)
+    history = await stack.temporal.client.get_workflow_handle(workflow_id).fetch_history()
+    assert API_KEY not in readable(history.to_json()) and API_KEY not in log_output.getvalue()
+    assert "statuspage incident published" in log_output.getvalue()
 
 
 async def _resolved(stack: Stack) -> bool:
