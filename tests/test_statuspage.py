@@ -20,6 +20,7 @@ from domain.settings import Settings
 from domain.statuspage import NEUTRAL_BODY, PublicOrder, StatuspageRequest
 from sandbox import SandboxServer
 from sandbox.statuspage import API_KEY, COMPONENTS
+from starter.sandbox_cli import run_slack
 from tests.conftest import Stack, eventually, running_stack
 from tests.histories.record import readable
 from tests.test_ingress import declare_via_slack, run
@@ -42,7 +43,7 @@ async def settled(stack: Stack, incident_id: int) -> Any:
 
 
 async def test_preview_confirm_stage_public_update_and_resolve_keep_one_public_incident(
-    stack: Stack, log_output: io.StringIO
+    stack: Stack, log_output: io.StringIO, capsys: pytest.CaptureFixture[str]
 ) -> None:
     incident_id, channel = await declare_via_slack(stack, f"declare sev2 {TITLE}")
     shown = await run(
@@ -108,6 +109,15 @@ async def test_preview_confirm_stage_public_update_and_resolve_keep_one_public_i
     history = await stack.temporal.client.get_workflow_handle(workflow_id).fetch_history()
     assert API_KEY not in readable(history.to_json()) and API_KEY not in log_output.getvalue()
     assert "statuspage incident published" in log_output.getvalue()
+
+    assert (
+        await run_slack(["statuspage"], "U0DEV", None, stack.sandbox.url) == 0
+    )  # what `warroom dev` users see
+    shown = capsys.readouterr().out
+    assert (
+        f"{public['id']}  resolved  Payments are failing" in shown
+        and "Card payments are recovering." in shown
+    )
 
 
 async def _resolved(stack: Stack) -> bool:
