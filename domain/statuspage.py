@@ -9,7 +9,7 @@ status (`NEUTRAL_BODY`): a stage's context, an update's text and the incident's 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -146,6 +146,35 @@ class StatuspageInfo(Model):
     page_incident_id: str
     shortlink: str | None = None
     status: str
+
+
+# --- what follows a public incident (workflows.transitions calls these; nothing for any other incident) ----
+
+
+def follow_stage(sp: StatuspageState, private: bool, stage: Stage, next_key: Callable[[], str]) -> None:
+    """A new stage moves a public incident to its status, with the status's neutral line (a stage's context
+    stays internal)."""
+    status = STAGE_STATUS[stage]
+    if private or not sp.public or status == sp.status:
+        return
+    sp.status = status
+    sp.pending.append(PublicOrder(key=next_key(), action="update", status=status, body=NEUTRAL_BODY[status]))
+
+
+def follow_resolve(sp: StatuspageState, private: bool, next_key: Callable[[], str]) -> None:
+    """Resolving resolves a public incident and puts its components back to operational."""
+    if private or not sp.public:
+        return
+    sp.status = "resolved"
+    sp.pending.append(
+        PublicOrder(
+            key=next_key(),
+            action="resolve",
+            status="resolved",
+            body=NEUTRAL_BODY["resolved"],
+            components=sp.components,
+        )
+    )
 
 
 # --- reading the command ----------------------------------------------------------------------------------

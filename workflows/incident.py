@@ -52,7 +52,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.integrations import KINDS, Integrations
     from workflows.nudges import Nudges
     from workflows.outbox import Outbox
-    from workflows.statuspage import PublicPage
 
 
 # Status updates refused (the caller is told to resend) while this many announcements wait: the queue, carried
@@ -73,7 +72,6 @@ class IncidentWorkflow:
         self._outbox = Outbox(self._ctx)
         self._integrations = Integrations(self._ctx)
         self._archive = TimelineArchive(self._ctx)
-        self._public = PublicPage(self._ctx)  # Statuspage: nothing happens there without a confirmed preview
         if inp.state is None and d.call_provider is not None:
             transitions.order_call(self._s, d.call_provider)
 
@@ -92,7 +90,6 @@ class IncidentWorkflow:
         # Zoom, Meet and Jira run beside the Slack work, so a slow or failing vendor never holds up updates.
         integrations = [asyncio.create_task(self._integrations.loop(k)) for k in KINDS]
         integrations.append(asyncio.create_task(Nudges(self._ctx).loop()))
-        integrations.append(asyncio.create_task(self._public.loop()))
         if not s.channel_ready and s.channel_error is None:
             await Channel(self._ctx, self._outbox).open()
         self._ctx.opening = False
@@ -120,7 +117,6 @@ class IncidentWorkflow:
                     workflow.continue_as_new(IncidentInput(declaration=self._declaration, state=s))
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._integrations.finish(self._outbox)
-        await self._public.finish(self._outbox)
         await self._outbox.drain()
         for task in integrations:
             task.cancel()
@@ -131,8 +127,7 @@ class IncidentWorkflow:
 
     def _should_continue_as_new(self) -> bool:
         """Suggested by Temporal, and no call or ticket in flight (a new run would create it again)."""
-        suggested = workflow.info().is_continue_as_new_suggested()
-        return suggested and self._integrations.idle() and self._public.idle()
+        return workflow.info().is_continue_as_new_suggested() and self._integrations.idle()
 
     def _hand_over_queued_work(self) -> bool:
         return self._should_continue_as_new() and workflow.patched(patches.CONTINUE_WITH_QUEUED_WORK)
@@ -158,7 +153,6 @@ class IncidentWorkflow:
     def _move_stage(self, stage: Stage, context: str, actor: str | None) -> None:
         add = self._stage_broadcasts(stage)
         transitions.move_stage(self._s, workflow.now(), stage, context, actor, add_stage_channels=add)
-        self._public.stage_moved(stage)
         self._ctx.changed()
 
     def _stage_broadcasts(self, stage: Stage) -> bool:
@@ -280,12 +274,11 @@ class IncidentWorkflow:
     @workflow.update
     def statuspage(self, req: PublicRequest) -> CommandReply:
         """`/incident statuspage`, `update --public`: a preview; `statuspage --confirm <n>` publishes it."""
-        return self._public.handle(req)
+        return self._integrations.public.handle(req)
 
     @statuspage.validator
     def _validate_statuspage(self, req: PublicRequest) -> None:
-        self._validate_open()
-        self._public.validate(req)
+        self._integrations.public.validate(req)
 
     @workflow.update
     async def set_reminder(self, order: ReminderOrder) -> CommandReply:
@@ -382,7 +375,6 @@ class IncidentWorkflow:
         """`/incident resolve`: posts the final summary everywhere and ends the incident."""
         s = self._s
         transitions.resolve(s, workflow.now(), resolution.summary, resolution.actor)
-        self._public.resolved()
         self._ctx.changed()
         observe.count_resolved(s.severity)
         return CommandReply(text=render.resolve_reply(s.incident_id, s.ever_mitigated, s.followups))

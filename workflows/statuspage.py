@@ -6,9 +6,10 @@ Public text is only what a person wrote for the page (`statuspage`'s title and m
 or the neutral line of a status (domain.statuspage.NEUTRAL_BODY): a stage's context stays internal. A
 private incident is refused a preview and a confirmation, and no order is ever made or sent for it.
 
-No `workflow.patched`: a public incident exists only after `statuspage_preview` and `statuspage_confirm`,
-updates no recorded history contains, and every other path here (stage_moved, resolved, the loop, idle,
-finish) does nothing, and awaits nothing, for an incident without one.
+No `workflow.patched`: a public incident exists only after `statuspage` updates (preview, then confirm),
+which no recorded history contains, and every other path (domain.statuspage.follow_stage and follow_resolve,
+called by workflows.transitions; the loop; Integrations.idle and finish) does nothing, and awaits nothing, for
+an incident without one. `incident-1__statuspage.json` records the path since.
 """
 
 from __future__ import annotations
@@ -34,10 +35,9 @@ with workflow.unsafe.imports_passed_through():
         StatuspageInfo,
         StatuspageRequest,
     )
-    from domain.vocab import Stage, incident_label
+    from domain.vocab import Status, incident_label
     from workflows import transitions
     from workflows.context import IncidentContext, reject
-    from workflows.outbox import Outbox
 
 WHAT = {
     "create": "open the status page incident",
@@ -79,6 +79,8 @@ class PublicPage:
     # --- the update -------------------------------------------------------------------------------------
 
     def validate(self, req: PublicRequest) -> None:
+        if self._s.status is Status.RESOLVED:
+            reject(f"{incident_label(self._s.incident_id)} is already resolved.")
         if req.preview is not None:
             self.validate_preview(req.preview)
         elif req.confirm is not None:
@@ -175,36 +177,6 @@ class PublicPage:
             return CommandReply(text="Publishing on the status page; its link will be posted here.")
         return CommandReply(text="Publishing the update on the status page.")
 
-    # --- what follows a public incident -----------------------------------------------------------------
-
-    def stage_moved(self, stage: Stage) -> None:
-        """A new stage moves the public incident to its status, with the status's neutral line."""
-        s, sp = self._s, self._s.statuspage
-        status = STAGE_STATUS[stage]
-        if s.private or not sp.public or status == sp.status:
-            return
-        sp.status = status
-        order = PublicOrder(
-            key=transitions.key(s, "statuspage"), action="update", status=status, body=NEUTRAL_BODY[status]
-        )
-        sp.pending.append(order)
-
-    def resolved(self) -> None:
-        """Resolve resolves the public incident and puts its components back to operational."""
-        s, sp = self._s, self._s.statuspage
-        if s.private or not sp.public:
-            return
-        sp.status = "resolved"
-        sp.pending.append(
-            PublicOrder(
-                key=transitions.key(s, "statuspage"),
-                action="resolve",
-                status="resolved",
-                body=NEUTRAL_BODY["resolved"],
-                components=sp.components,
-            )
-        )
-
     # --- the loop -----------------------------------------------------------------------------------------
 
     def idle(self) -> bool:
@@ -217,12 +189,6 @@ class PublicPage:
             await workflow.wait_condition(lambda: bool(sp.pending))
             await self._publish(sp.pending[0])
             sp.pending.pop(0)
-
-    async def finish(self, outbox: Outbox) -> None:
-        """Before completing: lets orders in flight finish (resolving the page), posting updates meanwhile."""
-        while not self.idle():
-            await workflow.wait_condition(lambda: outbox.has_work() or self.idle())
-            await outbox.drain()
 
     async def _publish(self, order: PublicOrder) -> None:
         s, sp = self._s, self._s.statuspage
