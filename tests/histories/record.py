@@ -387,6 +387,7 @@ SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], dict[str, str]]] = {
         {},
     ),
     "integrations": (integrations, (), {"WARROOM_CALL_PROVIDER": "zoom"}),
+    "statuspage": (statuspage, (), {}),
     "followthrough": (followthrough, (), {"WARROOM_CALL_PROVIDER": "zoom"}),
     "channel-refused": (channel_refused, (), {}),
     "timeline-archive": (timeline_archive, (), {}),
@@ -397,7 +398,6 @@ SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], dict[str, str]]] = {
     ),
     "nudge-fired": (nudge_fired, (), {}),
     "alert-storm": (alert_storm, (), {"WARROOM_ALERT_STORM_CAP": "1"}),
-    "statuspage": (statuspage, (), {}),
     # A deployment on its own task queue: `staging-incident-1` reaches `staging-directory` (domain.naming).
     "staging-queue": (full_lifecycle, (), {"WARROOM_TASK_QUEUE": "staging"}),
 }
