@@ -26,7 +26,7 @@ from domain.statuspage import NAME_MAX, PublicOrder, StatuspageInfo, StatuspageR
 
 VENDOR = "Statuspage"
 TIMEOUT = aiohttp.ClientTimeout(total=15)
-AUTH_ADVICE = "check STATUSPAGE_API_KEY: its user must be able to manage incidents on the page"
+AUTH_ADVICE = "check STATUSPAGE_API_KEY, an organization API key listed under API info in Statuspage"
 CONFIG_ADVICE = "check STATUSPAGE_PAGE_ID and the component IDs in STATUSPAGE_COMPONENTS"
 MARKER = (
     "warroom"  # the metadata object warroom's incidents carry: {"warroom": {"key": ..., "workflow": ...}}

@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     jira_api_token: SecretStr | None = Field(default=None, alias="JIRA_API_TOKEN")
     jira_project_key: str | None = Field(default=None, alias="JIRA_PROJECT_KEY")
     jira_issue_type: str = Field(default="Task", alias="JIRA_ISSUE_TYPE")
-    # Atlassian Statuspage (README "Statuspage"): the API key of a user who may manage incidents, the page,
+    # Atlassian Statuspage (README "Statuspage"): an organization API key, the page public incidents go on,
     # and the components `/incident statuspage` may name (`api=<component id>,checkout=<component id>`).
     statuspage_api_key: SecretStr | None = Field(default=None, alias="STATUSPAGE_API_KEY")
     statuspage_page_id: str | None = Field(default=None, alias="STATUSPAGE_PAGE_ID")
