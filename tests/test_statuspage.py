@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
@@ -19,7 +20,7 @@ from domain.naming import incident_workflow_id
 from domain.settings import Settings
 from domain.statuspage import NEUTRAL_BODY, PublicOrder, StatuspageRequest
 from sandbox import SandboxServer
-from sandbox.statuspage import API_KEY, COMPONENTS
+from sandbox.statuspage import API_KEY, COMPONENTS, PAGE_ID
 from starter.sandbox_cli import run_slack
 from tests.conftest import Stack, eventually, running_stack
 from tests.histories.record import readable
@@ -183,3 +184,32 @@ async def test_wrong_key_wrong_page_and_rate_limits_are_told_apart(tmp_path: Pat
         assert (err.type, err.next_retry_delay) == ("StatuspageRateLimited", timedelta(seconds=7))
         assert sb.statuspage.incidents == []
         assert sb.statuspage.calls_of("create_incident") == [401, 404, 429]
+
+
+async def test_the_stand_in_refuses_what_statuspage_refuses(sandbox: SandboxServer) -> None:
+    url = f"{sandbox.url}/statuspage/v1/pages/{PAGE_ID}/incidents"
+    auth = {"Authorization": f"OAuth {API_KEY}"}
+    good = {"name": "n", "status": "investigating", "components": {API_ID: "major_outage"}}
+    async with aiohttp.ClientSession() as session:
+        for fields, status in (
+            ({**good, "name": ""}, 422),
+            ({**good, "name": "x" * 256}, 422),
+            ({**good, "status": "scheduledd"}, 422),
+            ({**good, "components": {"cmp0nope0001": "major_outage"}}, 422),
+            ({**good, "components": {API_ID: "on_fire"}}, 422),
+            ({**good, "metadata": {"warroom": "not an object"}}, 422),
+        ):
+            async with session.post(url, json={"incident": fields}, headers=auth) as r:
+                assert (r.status, set(await r.json())) == (status, {"message"}), fields
+        async with session.post(
+            url, json={"incident": good}, headers={"Authorization": "Bearer " + API_KEY}
+        ) as r:
+            assert r.status == 401
+        async with session.post(url.replace(PAGE_ID, "other"), json={"incident": good}, headers=auth) as r:
+            assert r.status == 404
+        assert (
+            sandbox.statuspage.incidents == []
+            and sandbox.statuspage.components[API_ID]["status"] == "operational"
+        )
+        async with session.post(url, json={"incident": good}, headers=auth) as r:
+            assert r.status == 201 and (await r.json())["components"][0]["status"] == "major_outage"
