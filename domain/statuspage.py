@@ -9,6 +9,7 @@ status (`NEUTRAL_BODY`): a stage's context, an update's text and the incident's 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Literal
 
@@ -255,6 +256,25 @@ class PublicUpdate(BaseModel):
     text: str = Field(min_length=1, max_length=TEXT_MAX)
 
 
+_SLACK_REF = re.compile(r"<([^<>|\s]*)(?:\|([^<>]*))?>")
+
+
+def public_text(raw: str) -> str:
+    """Text as Slack sent it, for the public page: Slack references read as their words (`<@U1|ada>` ->
+    `@ada`, `<#C1|ops>` -> `#ops`, `<!here>` -> nothing, `<https://x|log>` -> `log (https://x)`), then cleaned
+    like any command text. A bare `<@U1>` stays `@U1`: the preview shows it, to be written out by name."""
+
+    def words(m: re.Match[str]) -> str:
+        target, label = m[1], m[2]
+        if target[:1] in ("@", "#"):
+            return target[0] + (label or target[1:])
+        if target.startswith("!"):
+            return label or ""
+        return f"{label} ({target})" if label and label != target else target
+
+    return clean_text(_SLACK_REF.sub(words, raw))
+
+
 def is_public_update(rest: str) -> bool:
     parts = rest.split(None, 1)
     return bool(parts) and parts[0].lower() in _PUBLIC_FLAGS
@@ -262,7 +282,7 @@ def is_public_update(rest: str) -> bool:
 
 def parse_public_update(rest: str) -> PublicUpdate:
     parts = rest.split(None, 1)
-    text = clean_text(parts[1] if len(parts) > 1 else "")
+    text = public_text(parts[1] if len(parts) > 1 else "")
     if not text:
         raise UsageError("`update --public` needs the text to publish.", usage_for("update"))
     if len(text) > TEXT_MAX:
@@ -288,7 +308,7 @@ def parse_statuspage(rest: str) -> StatuspageOpen | StatuspageConfirm:
                 usage_for("statuspage"),
             )
         return StatuspageConfirm(number=int(number))
-    text = clean_text(rest)
+    text = public_text(rest)
     if not text:
         raise UsageError("`statuspage` needs the public title.", usage_for("statuspage"))
     if len(text) > TEXT_MAX:

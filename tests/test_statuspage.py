@@ -16,9 +16,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.statuspage import StatuspageActivities
+from domain.commands import parse_command
 from domain.naming import incident_workflow_id
 from domain.settings import Settings
-from domain.statuspage import NEUTRAL_BODY, PublicOrder, StatuspageRequest
+from domain.statuspage import NEUTRAL_BODY, PublicOrder, PublicUpdate, StatuspageRequest
 from sandbox import SandboxServer
 from sandbox.statuspage import API_KEY, COMPONENTS, PAGE_ID
 from starter.sandbox_cli import run_slack
@@ -213,3 +214,10 @@ async def test_the_stand_in_refuses_what_statuspage_refuses(sandbox: SandboxServ
         )
         async with session.post(url, json={"incident": good}, headers=auth) as r:
             assert r.status == 201 and (await r.json())["components"][0]["status"] == "major_outage"
+
+
+def test_slack_references_reach_the_page_as_words() -> None:
+    said = "<!here> Fixed by <@U0LEAD|ada> in <#C0OPS|ops>, see <https://x.example/s|the log> &amp; <https://y.example>"
+    update = parse_command(f"update --public {said}")
+    assert isinstance(update, PublicUpdate)
+    assert update.text == "Fixed by @ada in #ops, see the log (https://x.example/s) & https://y.example"
