@@ -146,6 +146,27 @@ async def _closed(stack: Stack, incident_id: int) -> bool:
     return (await stack.state(incident_id)).resolved_at is not None
 
 
+async def test_statuspage_refusing_gives_one_note_and_the_incident_goes_on(
+    temporal: WorkflowEnvironment, sandbox: SandboxServer
+) -> None:
+    async with running_stack(temporal, sandbox, STATUSPAGE_COMPONENTS="api=cmp0gone0001") as stack:
+        incident_id, channel = await declare_via_slack(stack)
+        await run(stack, "statuspage api Payments are failing", channel)
+        await run(stack, "statuspage --confirm 1", channel)
+        state = await settled(stack, incident_id)
+        assert not state.statuspage.public and sandbox.statuspage.incidents == []
+        notes = [
+            m["text"] for m in messages(sandbox, channel) if "could not open the status page" in m["text"]
+        ]
+        assert len(notes) == 1 and "STATUSPAGE_COMPONENTS" in notes[0] and "422" in notes[0], notes
+        assert sandbox.statuspage.calls_of("create_incident") == [422], "a refusal is not retried"
+        await run(stack, "stage identified", channel)  # nothing public to move
+        assert "preview #2" in await run(
+            stack, "statuspage Payments are failing", channel
+        )  # it may be tried again
+        assert len(sandbox.statuspage.calls) == 1
+
+
 async def test_not_configured_says_what_to_set(temporal: WorkflowEnvironment, sandbox: SandboxServer) -> None:
     async with running_stack(temporal, sandbox, STATUSPAGE_API_KEY="", STATUSPAGE_PAGE_ID="") as stack:
         answer = await run(stack, "statuspage api Payments are failing")
