@@ -374,6 +374,9 @@ def status_text(state: IncidentState, now: datetime | None = None) -> str:
         shown = [render.ticket_link(t) for t in state.tickets[:STATUS_TICKETS]]
         more = len(state.tickets) - len(shown)
         lines.append("Jira: " + ", ".join(shown) + (f" and {more} more" if more > 0 else ""))
+    public = state.statuspage
+    if public.page_incident_id:
+        lines.append(f"Status page: {public.shortlink or public.page_incident_id} ({public.status})")
     if resolved and not state.ever_mitigated:
         lines.append(":warning: It was never marked Mitigated.")
     return "\n".join(lines)

@@ -73,6 +73,7 @@ async def test_preview_confirm_stage_public_update_and_resolve_keep_one_public_i
     assert stack.sandbox.statuspage.calls_of("create_incident") == [502]
     assert stack.sandbox.statuspage.calls_of("unresolved") == [200]
     assert len([m for m in messages(stack.sandbox, channel) if public["shortlink"] in m["text"]]) == 1
+    assert f"Status page: {public['shortlink']} (investigating)" in await run(stack, "status", channel)
     assert "no status page preview #1" in await run(stack, "statuspage --confirm 1", channel)
     assert "already on the status page" in await run(stack, "statuspage api Again", channel)
 

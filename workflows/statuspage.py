@@ -1,6 +1,7 @@
-"""The incident's public side on Atlassian Statuspage: previews, confirmed orders worked through in order by a
-loop of its own (beside the Slack work, like calls and Jira: a slow or failing Statuspage never holds up the
-incident), and the stage and resolve changes that follow a public incident. Runs inside the workflow.
+"""The incident's public side on Atlassian Statuspage: previews, and confirmed orders (with those a stage or
+resolve adds, domain.statuspage.follow_stage / follow_resolve) worked through in order by a loop of its own,
+which Integrations runs beside the Slack work like calls and Jira: a slow or failing Statuspage never holds up
+the incident. Runs inside the workflow.
 
 Public text is only what a person wrote for the page (`statuspage`'s title and message, `update --public`)
 or the neutral line of a status (domain.statuspage.NEUTRAL_BODY): a stage's context stays internal. A
@@ -70,7 +71,7 @@ def preview_text(draft: PublicDraft, slash: str) -> str:
 
 
 class PublicPage:
-    """One incident's Statuspage incident (IncidentWorkflow delegates its two updates here)."""
+    """One incident's Statuspage incident (IncidentWorkflow's `statuspage` update delegates here)."""
 
     def __init__(self, ctx: IncidentContext) -> None:
         self._ctx = ctx
