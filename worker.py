@@ -26,6 +26,7 @@ from activities.slack import SlackActivities
 from activities.slack_base import CALL_TIMEOUT
 from activities.slack_dm import SlackDmActivities
 from activities.slack_timeline import SlackTimelineActivities
+from activities.statuspage import StatuspageActivities
 from activities.telemetry import IntegrationFailures
 from domain.encryption import data_converter
 from domain.settings import Settings
@@ -155,6 +156,7 @@ def activities_for(
         timeline.archive_timeline,
         providers_from(settings, session).create_call,
         JiraActivities(settings, session).create_ticket,
+        StatuspageActivities(settings, session).publish_statuspage,
     ]
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from domain.statuspage import PublicCommand, is_public_update, parse_public
 from domain.timeexpr import split_when
 from domain.usage import (
     DEFAULT_COMMAND_NAME,
@@ -193,7 +194,8 @@ Command = Annotated[
     | ListFollowups
     | Debrief
     | SplitGroup
-    | Resolve,
+    | Resolve
+    | PublicCommand,  # Statuspage: domain.statuspage
     Field(discriminator="kind"),
 ]
 
@@ -388,6 +390,8 @@ def _dispatch(text: str) -> Command:
             return _parse_declare(rest)
         case "stage":
             return _parse_stage(rest)
+        case ("statuspage" | "update") as word if word == "statuspage" or is_public_update(rest):
+            return parse_public(word, rest)
         case "update":
             return PostUpdate(text=_text("update", rest, "update text"))
         case "severity":

@@ -35,6 +35,7 @@ from domain.requests import StatusUpdate as StatusUpdate
 from domain.requests import StormSplit as StormSplit
 from domain.requests import TicketOrder as TicketOrder
 from domain.state_compat import upgrade
+from domain.statuspage import StatuspageState
 from domain.storm import StormDigest, StormView, storm_view
 from domain.vocab import BROADCAST_REACTIONS, Severity, Stage, Status
 
@@ -306,6 +307,7 @@ class IncidentState(BaseModel):
     debrief_ts: str | None = None  # the "things to revisit" thread
     debrief_requested: bool = False
     stage_reached: dict[str, datetime] = Field(default_factory=dict)  # stage -> when it was first reached
+    statuspage: StatuspageState = Field(default_factory=StatuspageState)  # the public status page's side
 
     @model_validator(mode="before")
     @classmethod

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.alerts import DEFAULT_SEVERITY_MAP, parse_severity_map
 from domain.config import WarroomConfig, load_config
+from domain.statuspage import parse_components
 from domain.vocab import DEFAULT_SEVERITY, Severity
 
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
@@ -82,6 +83,12 @@ class Settings(BaseSettings):
     jira_api_token: SecretStr | None = Field(default=None, alias="JIRA_API_TOKEN")
     jira_project_key: str | None = Field(default=None, alias="JIRA_PROJECT_KEY")
     jira_issue_type: str = Field(default="Task", alias="JIRA_ISSUE_TYPE")
+    # Atlassian Statuspage (README "Statuspage"): an organization API key, the page public incidents go on,
+    # and the components `/incident statuspage` may name (`api=<component id>,checkout=<component id>`).
+    statuspage_api_key: SecretStr | None = Field(default=None, alias="STATUSPAGE_API_KEY")
+    statuspage_page_id: str | None = Field(default=None, alias="STATUSPAGE_PAGE_ID")
+    statuspage_api_url: str = Field(default="https://api.statuspage.io/v1", alias="STATUSPAGE_API_URL")
+    statuspage_components_csv: str = Field(default="", alias="STATUSPAGE_COMPONENTS")
     # Path of warroom.toml (structured configuration, domain.config); unset: none.
     config_path: str | None = Field(default=None, alias="WARROOM_CONFIG")
     # Payload encryption (domain.encryption): `id:base64key[,id:base64key...]`, the first one encrypts.
@@ -138,6 +145,11 @@ class Settings(BaseSettings):
         parts = (part.strip().rstrip("/") for part in self.codec_cors_origins_csv.split(","))
         return tuple(part for part in parts if part)
 
+    @property
+    def statuspage_components(self) -> dict[str, str]:
+        """STATUSPAGE_COMPONENTS as {name: component ID}; a malformed entry is a ValueError."""
+        return parse_components(self.statuspage_components_csv)
+
     def secrets(self) -> list[str]:
         """Every configured secret value, for tests and log scrubbing. Each encryption key counts on its own
         too, so one logged alone is still scrubbed."""
@@ -151,6 +163,7 @@ class Settings(BaseSettings):
             self.pagerduty_routing_key,
             self.zoom_client_secret,
             self.jira_api_token,
+            self.statuspage_api_key,
             self.encryption_key,
             self.codec_token,
             self.temporal_api_key,
@@ -162,7 +175,7 @@ class Settings(BaseSettings):
         return found
 
     def missing_for(self, integration: str) -> list[str]:
-        """The environment variables `integration` (zoom, meet, jira) still needs; empty when it is set up."""
+        """The environment variables `integration` (zoom, meet, jira, statuspage) needs; empty when set up."""
         needed: dict[str, tuple[tuple[str, object], ...]] = {
             "zoom": (
                 ("ZOOM_ACCOUNT_ID", self.zoom_account_id),
@@ -178,6 +191,10 @@ class Settings(BaseSettings):
                 ("JIRA_EMAIL", self.jira_email),
                 ("JIRA_API_TOKEN", self.jira_api_token),
                 ("JIRA_PROJECT_KEY", self.jira_project_key),
+            ),
+            "statuspage": (
+                ("STATUSPAGE_API_KEY", self.statuspage_api_key),
+                ("STATUSPAGE_PAGE_ID", self.statuspage_page_id),
             ),
         }
         return [name for name, value in needed[integration] if not _present(value)]

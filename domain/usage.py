@@ -84,9 +84,9 @@ COMMAND_DOCS: tuple[CommandDoc, ...] = (
     CommandDoc(
         "update",
         (),
-        ("post_update",),
-        f"`{_C} update <text>`",
-        "post a status update here and to every broadcast channel",
+        ("post_update", "public_update"),
+        f"`{_C} update [--public] <text>`",
+        "post a status update here and to every broadcast channel; `--public`: for the status page instead",
     ),
     CommandDoc(
         "severity",
@@ -115,6 +115,14 @@ COMMAND_DOCS: tuple[CommandDoc, ...] = (
         ("create_ticket",),
         f"`{_C} jira <summary>`",
         "create a Jira issue linked to this channel (alias `ticket`)",
+    ),
+    CommandDoc(
+        "statuspage",
+        ("status-page",),
+        ("statuspage", "confirm_statuspage"),
+        f"`{_C} statuspage [component[:status] ...] <public title>[ | message]` or "
+        f"`{_C} statuspage --confirm <n>`",
+        "preview a public incident on the status page; `--confirm` publishes the preview numbered n",
     ),
     CommandDoc(
         "remind",

@@ -135,6 +135,10 @@ class SandboxClient:
         body = await self._request("GET", "/_sandbox/ephemeral", params={"user_id": user_id})
         return list(body["ephemerals"])
 
+    async def vendor_state(self, vendor: str) -> dict[str, Any]:
+        """A vendor stand-in's state (`GET /_sandbox/<vendor>/state`), e.g. `statuspage`: the public page."""
+        return await self._request("GET", f"/_sandbox/{vendor}/state")
+
     async def calls(self, method: str | None = None) -> dict[str, Any]:
         return await self._request("GET", "/_sandbox/calls", params={"method": method} if method else None)
 

@@ -14,6 +14,7 @@ from sandbox.jira import JiraFake
 from sandbox.meet import MeetFake
 from sandbox.platform import Platform
 from sandbox.state import SandboxState
+from sandbox.statuspage import StatuspageFake
 from sandbox.vendor import VendorFake
 from sandbox.webapi import STATE_KEY, handle_api
 from sandbox.zoom import ZoomFake
@@ -29,7 +30,7 @@ def create_app(
     vendors: Sequence[VendorFake] = (),
 ) -> web.Application:
     """The Web API under `/api/`, the control API under `/_sandbox/`, sharing one state; each vendor
-    stand-in (Zoom, Meet, Jira) under its own prefix."""
+    stand-in (Zoom, Meet, Jira, Statuspage) under its own prefix."""
     app = web.Application(middlewares=[control_errors])
     app[STATE_KEY] = state
     app[PLATFORM_KEY] = platform or Platform(state, signing_secret, ingress_url, ingress_timeout)
@@ -71,6 +72,7 @@ class SandboxServer:
         self.zoom = ZoomFake()
         self.meet = MeetFake()
         self.jira = JiraFake()
+        self.statuspage = StatuspageFake()
         self.app: web.Application | None = None
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
@@ -95,10 +97,10 @@ class SandboxServer:
 
     @property
     def vendors(self) -> tuple[VendorFake, ...]:
-        return (self.zoom, self.meet, self.jira)
+        return (self.zoom, self.meet, self.jira, self.statuspage)
 
     def vendor_settings(self, workdir: Path) -> dict[str, str]:
-        """Settings pointing warroom's Zoom, Meet and Jira clients at this sandbox's stand-ins."""
+        """Settings pointing warroom's Zoom, Meet, Jira and Statuspage clients at this sandbox's stand-ins."""
         settings: dict[str, str] = {}
         for vendor in self.vendors:
             settings.update(vendor.settings(self.url, workdir))

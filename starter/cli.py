@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         settings = Settings()
         # Fail early on a malformed setting, warroom.toml or WARROOM_ENCRYPTION_KEY.
-        _ = settings.broadcast_channels, settings.config, codec_for(settings)
+        _ = settings.broadcast_channels, settings.config, codec_for(settings), settings.statuspage_components
         _configure_logs(args.command, settings)
         code = asyncio.run(_until_signalled(_run(args, settings)))
     except KeyboardInterrupt:

@@ -147,11 +147,13 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
 
 
 def with_sandbox_vendors(settings: Settings, sandbox: SandboxServer, state_dir: Path) -> Settings:
-    """Zoom, Meet and Jira that are not set up point at the sandbox's stand-ins, and every incident gets a
-    (sandbox) Zoom call unless WARROOM_CALL_PROVIDER says otherwise: `warroom dev` shows the whole product."""
+    """Zoom, Meet, Jira and Statuspage that are not set up point at the sandbox's stand-ins, and every
+    incident gets a (sandbox) Zoom call unless WARROOM_CALL_PROVIDER says otherwise: `warroom dev` shows
+    the whole product."""
     stand_ins = sandbox.vendor_settings(state_dir)
     chosen: dict[str, object] = {}
-    for integration, prefix in (("zoom", "ZOOM_"), ("meet", "GOOGLE_"), ("jira", "JIRA_")):
+    prefixes = (("zoom", "ZOOM_"), ("meet", "GOOGLE_"), ("jira", "JIRA_"), ("statuspage", "STATUSPAGE_"))
+    for integration, prefix in prefixes:
         if settings.missing_for(integration):
             chosen.update({k: v for k, v in stand_ins.items() if k.startswith(prefix)})
     if settings.call_provider == "none" and "ZOOM_API_URL" in chosen:
@@ -208,4 +210,5 @@ def _print_endpoints(
     if sandbox_url:
         print(f"  Slack sandbox  : {sandbox_url}  (no SLACK_BOT_TOKEN set)")
         print(f"  Zoom/Meet/Jira : stand-ins at {sandbox_url}/zoom, /meet, /jira (unless configured)")
+        print(f"  Status page    : {sandbox_url}/_sandbox/statuspage/state (stand-in, unless configured)")
         print('  try            : warroom slack "/incident declare sev2 Checkout latency above 2s"')

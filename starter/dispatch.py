@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from activities import slack_limits as limits
 from activities import slack_render as render
 from domain import commands as cmd
+from domain import statuspage as sp
 from domain.durations import human as human_duration
 from domain.models import (
     CALL_LABELS,
@@ -47,11 +48,14 @@ class Integrations:
 
     call_provider: CallProviderName | None = None  # WARROOM_CALL_PROVIDER
     missing: Mapping[str, list[str]] = field(default_factory=dict)  # zoom/meet/jira -> unset variables
+    statuspage_components: Mapping[str, str] = field(default_factory=dict)  # STATUSPAGE_COMPONENTS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Integrations:
         provider = None if settings.call_provider == "none" else settings.call_provider
-        return cls(provider, {name: settings.missing_for(name) for name in ("zoom", "meet", "jira")})
+        names = ("zoom", "meet", "jira", "statuspage")
+        missing = {name: settings.missing_for(name) for name in names}
+        return cls(provider, missing, settings.statuspage_components)
 
     def call_provider_for(self, asked: CallProviderName | None) -> tuple[CallProviderName | None, str]:
         """The provider to use (asked, else the configured default, else the one set up), or why there is
@@ -140,6 +144,14 @@ class Dispatcher:
         jira = isinstance(command, cmd.CreateTicket | cmd.TicketFollowup)
         if jira and not self.integrations.ready("jira"):
             return f"Jira is not set up in this warroom: set {_vars(self.integrations.missing['jira'])}."
+        if isinstance(command, sp.PublicCommand) and not self.integrations.ready("statuspage"):
+            missing = _vars(
+                self.integrations.missing.get("statuspage", ["STATUSPAGE_API_KEY", "STATUSPAGE_PAGE_ID"])
+            )
+            return (
+                f"The status page is not set up in this warroom: set {missing} (and `STATUSPAGE_COMPONENTS` "
+                "to name components); the README's Statuspage section says where to find them."
+            )
         return ""
 
     async def _declare(self, command: cmd.Declare, who: Invocation) -> Reply:
@@ -227,6 +239,8 @@ class Dispatcher:
                 text = await inc.start_call(incident_id, start, rid)
             case cmd.CreateTicket(summary=summary):
                 text = await inc.create_ticket(incident_id, TicketOrder(summary=summary, actor=actor), rid)
+            case sp.StatuspageOpen() | sp.StatuspageConfirm() | sp.PublicUpdate():
+                text = await self._statuspage(incident_id, command, who)
             case cmd.Remind(when=when, text=body):
                 order = ReminderOrder(when=when, text=body, actor=actor)
                 text = await inc.set_reminder(incident_id, order, rid)
@@ -255,6 +269,28 @@ class Dispatcher:
             case _:
                 text = render.safe(cmd.help_text(who.slash_command))
         return Reply(text, incident_id=incident_id)
+
+    async def _statuspage(self, incident_id: int, command: sp.PublicCommand, who: Invocation) -> str:
+        """A preview of what the status page would show (components read here), or publishing one."""
+        if isinstance(command, sp.StatuspageConfirm):
+            req = sp.PublicRequest(confirm=sp.PublicConfirm(number=command.number, actor=who.user_id))
+        elif isinstance(command, sp.PublicUpdate):
+            draft = sp.PublicDraftRequest(kind="update", body=command.text, actor=who.user_id)
+            req = sp.PublicRequest(preview=draft)
+        else:
+            try:
+                components, rest = sp.split_components(command.text, self.integrations.statuspage_components)
+            except cmd.UsageError as err:
+                return render.safe(cmd.with_command_name(err.message, who.slash_command))
+            name, body = sp.split_name(rest)
+            if not name or len(name) > sp.NAME_MAX:
+                usage = cmd.usage_for("statuspage", who.slash_command)
+                return render.safe(f"Give the public title, at most {sp.NAME_MAX} characters. Usage: {usage}")
+            draft = sp.PublicDraftRequest(
+                kind="open", name=name, body=body, components=components, actor=who.user_id
+            )
+            req = sp.PublicRequest(preview=draft)
+        return await self.incidents.statuspage(incident_id, req, who.request_id)
 
 
 def broadcast_text(state: IncidentState, slash_command: str) -> str:
@@ -338,6 +374,9 @@ def status_text(state: IncidentState, now: datetime | None = None) -> str:
         shown = [render.ticket_link(t) for t in state.tickets[:STATUS_TICKETS]]
         more = len(state.tickets) - len(shown)
         lines.append("Jira: " + ", ".join(shown) + (f" and {more} more" if more > 0 else ""))
+    public = state.statuspage
+    if public.page_incident_id:
+        lines.append(f"Status page: {public.shortlink or public.page_incident_id} ({public.status})")
     if resolved and not state.ever_mitigated:
         lines.append(":warning: It was never marked Mitigated.")
     return "\n".join(lines)

@@ -53,6 +53,7 @@ from domain.models import (
 )
 from domain.naming import incident_id_of, incident_workflow_id, incidents_query
 from domain.settings import Settings
+from domain.statuspage import PublicRequest
 from domain.storm import StormLimit
 from domain.vocab import Severity, Stage, Status, incident_label
 from starter import incident_alerts, logs
@@ -316,6 +317,10 @@ class Incidents:
 
     async def create_ticket(self, incident_id: int, order: TicketOrder, request_id: str | None = None) -> str:
         return await self._update(incident_id, IncidentWorkflow.create_ticket, order, request_id)
+
+    async def statuspage(self, incident_id: int, req: PublicRequest, request_id: str | None = None) -> str:
+        """A status page preview, or publishing one (IncidentWorkflow.statuspage)."""
+        return await self._update(incident_id, IncidentWorkflow.statuspage, req, request_id)
 
     async def set_reminder(
         self, incident_id: int, order: ReminderOrder, request_id: str | None = None

@@ -26,6 +26,7 @@ FORMS = (
     ),
     ("show [CHANNEL]", "the channels and their descriptions, or one channel's messages and threads"),
     ("dms", "the direct messages warroom sent --user (reminders, role descriptions)"),
+    ("statuspage", "the public status page's stand-in: components, incidents and their updates"),
 )
 FORMS_HELP = (
     "\n".join(f"  {form:<31} {does}" for form, does in FORMS)
@@ -97,6 +98,9 @@ async def _run(sb: SandboxClient, words: list[str], user: str, channel: str | No
         return 0
     if head == "dms" and len(words) == 1:
         return await _show_dms(sb, user)
+    if head == "statuspage" and len(words) == 1:
+        await _show_statuspage(sb)
+        return 0
     print(USAGE)
     return 2
 
@@ -134,3 +138,17 @@ async def _show_dms(sb: SandboxClient, user: str) -> int:
     for m in await sb.messages(channel):
         print(f"[{m['ts']}] {m.get('user', '?')}: {to_plain(str(m.get('text', '')))}")
     return 0
+
+
+async def _show_statuspage(sb: SandboxClient) -> None:
+    """What the public status page shows (the sandbox's Statuspage stand-in), newest update first."""
+    page = await sb.vendor_state("statuspage")
+    print("components: " + ", ".join(f"{c['name']} {c['status']}" for c in page.get("components", [])))
+    for incident in page.get("incidents", []):
+        print(
+            f"{incident['id']}  {incident['status']}  {incident['name']}  {incident.get('shortlink') or ''}"
+        )
+        for u in incident.get("incident_updates", []):
+            print(f"    {u['display_at']}  {u['status']}: {u['body']}")
+    if not page.get("incidents"):
+        print("no incidents on the status page")

@@ -172,7 +172,7 @@ ERRORS: list[tuple[str, str, str]] = [
     ("declare " + "x" * 151, "151 characters", "/incident declare"),
     ("stage frozen", "investigating, identified or mitigated", "/incident stage"),
     ("stage mitigation done", "`mitigation`", "/incident stage"),
-    ("update", "`update` needs", "/incident update <text>"),
+    ("update", "`update` needs", "/incident update [--public] <text>"),
     ("update    \n\t ", "`update` needs", "/incident update"),
     ("update \u200b\u200e", "`update` needs", "/incident update"),
     ("update " + "y" * 3001, "3001 characters", "/incident update"),
@@ -346,8 +346,8 @@ def test_parse_channel_rejects(token: str, message: str) -> None:
 # --- help and usage ------------------------------------------------------------------------------------
 
 WORDS = (
-    "help declare stage update severity commander call jira remind reminders broadcast status timeline role "
-    "followup followups split debrief resolve"
+    "help declare stage update severity commander call jira statuspage remind reminders broadcast status "
+    "timeline role followup followups split debrief resolve"
 ).split()
 
 

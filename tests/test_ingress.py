@@ -315,7 +315,7 @@ async def test_malformed_commands_answer_with_usage_and_change_nothing(stack: St
         "severity sev9 worse": "Usage: `/incident severity <sev1..sev4> [reason]`",
         "broadcast add #late": "Usage: `/incident broadcast [add|remove <#channel> ...]`",
         "frobnicate the cache": "I don't know `frobnicate`; `/incident help` lists the commands.",
-        "update": "Usage: `/incident update <text>`",
+        "update": "Usage: `/incident update [--public] <text>`",
     }
     for text, usage in cases.items():
         answer = await run(stack, text, channel)

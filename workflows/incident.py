@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         TicketOrder,
         TimelineEvent,
     )
+    from domain.statuspage import PublicRequest
     from domain.vocab import Stage, Status, incident_label
     from workflows import attributes, broadcasts, directory_link, observe, patches, remind, transitions
     from workflows.alerting import alerts_fired as take_alerts
@@ -286,6 +287,15 @@ class IncidentWorkflow:
         self._validate_open()
         if not order.summary.strip():
             reject("A Jira issue needs a summary.")
+
+    @workflow.update
+    def statuspage(self, req: PublicRequest) -> CommandReply:
+        """`/incident statuspage`, `update --public`: a preview; `statuspage --confirm <n>` publishes it."""
+        return self._integrations.public.handle(req)
+
+    @statuspage.validator
+    def _validate_statuspage(self, req: PublicRequest) -> None:
+        self._integrations.public.validate(req)
 
     @workflow.update
     async def set_reminder(self, order: ReminderOrder) -> CommandReply:

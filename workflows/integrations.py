@@ -1,5 +1,6 @@
-"""Zoom/Meet calls and Jira issues: each kind worked through in order by a loop of its own, beside the Slack
-work, so a slow or failing vendor never holds up updates. Runs inside the workflow."""
+"""Zoom/Meet calls, Jira issues and the public Statuspage incident (workflows.statuspage): each kind worked
+through in order by a loop of its own, beside the Slack work, so a slow or failing vendor never holds up
+updates. Runs inside the workflow."""
 
 from __future__ import annotations
 
@@ -14,16 +15,18 @@ with workflow.unsafe.imports_passed_through():
     from workflows import transitions
     from workflows.context import IncidentContext
     from workflows.outbox import Outbox
+    from workflows.statuspage import PublicPage
 
-KINDS = ("calls", "tickets")
+KINDS = ("calls", "tickets", "statuspage")
 
 
 class Integrations:
-    """The calls and tickets loops of one incident (IncidentWorkflow starts one task per kind)."""
+    """The calls, tickets and status page loops of one incident (IncidentWorkflow starts a task per kind)."""
 
     def __init__(self, ctx: IncidentContext) -> None:
         self._ctx = ctx
         self._s = ctx.s
+        self.public = PublicPage(ctx)  # Statuspage: nothing happens there without a confirmed preview
 
     def _pending(self, kind: str) -> list[PendingCall] | list[PendingTicket]:
         return self._s.pending_calls if kind == "calls" else self._s.pending_tickets
@@ -31,6 +34,8 @@ class Integrations:
     async def loop(self, kind: str) -> None:
         """Works through pending calls (or tickets) in order; an item leaves the queue once done or given up,
         so continue-as-new (which waits for an empty queue) never repeats one."""
+        if kind == "statuspage":
+            return await self.public.loop()
         while True:
             await workflow.wait_condition(lambda: bool(self._pending(kind)))
             order = self._pending(kind)[0]
@@ -41,10 +46,11 @@ class Integrations:
             self._pending(kind).pop(0)
 
     def idle(self) -> bool:
-        return not self._s.pending_calls and not self._s.pending_tickets
+        return not self._s.pending_calls and not self._s.pending_tickets and self.public.idle()
 
     async def finish(self, outbox: Outbox) -> None:
-        """Before completing: lets calls and tickets in flight finish, posting updates meanwhile."""
+        """Before completing: lets calls, tickets and status page orders in flight finish (a resolve
+        resolves the public incident), posting updates meanwhile."""
         while not self.idle():
             await workflow.wait_condition(lambda: outbox.has_work() or self.idle())
             await outbox.drain()

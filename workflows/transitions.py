@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from domain import statuspage as public
 from domain.config import BUILT_IN_ROLES
 from domain.effects import MessageInfo
 from domain.models import (
@@ -164,6 +165,7 @@ def move_stage(
             record(s, now, "broadcast", f"broadcast channels for {stage.label}: {summary}", actor)
     queue(s, "stage", context, actor, stage=stage)
     overview_changed(s)
+    public.follow_stage(s.statuspage, s.private, stage, lambda: key(s, "statuspage"))  # only if on the page
 
 
 def change_broadcasts(s: IncidentState, now: datetime, wanted: tuple[str, ...], actor: str | None) -> str:
@@ -232,6 +234,7 @@ def resolve(s: IncidentState, now: datetime, summary: str, actor: str | None) ->
     record(s, now, "resolved", summary or "resolved", actor)
     queue(s, "resolved", summary, actor)
     overview_changed(s)
+    public.follow_resolve(s.statuspage, s.private, lambda: key(s, "statuspage"))  # only if on the page
 
 
 # --- calls, tickets, reminders ----------------------------------------------------------------------------

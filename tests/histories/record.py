@@ -56,6 +56,7 @@ from tests.conftest import (
     start_temporal,
     start_time_skipping,
 )
+from tests.histories.statuspage_scenario import statuspage
 from tests.test_incident_workflow import declare, wait_quiet
 from workflows.incident import IncidentWorkflow
 
@@ -401,6 +402,7 @@ SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], dict[str, str]]] = {
         {},
     ),
     "integrations": (integrations, (), {"WARROOM_CALL_PROVIDER": "zoom"}),
+    "statuspage": (statuspage, (), {}),
     "followthrough": (followthrough, (), {"WARROOM_CALL_PROVIDER": "zoom"}),
     "channel-refused": (channel_refused, (), {}),
     "timeline-archive": (timeline_archive, (), {}),
