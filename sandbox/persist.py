@@ -2,10 +2,10 @@
 
 Only a sandbox given a file persists (`SandboxServer(..., state_file=path)`); tests and the bench never do.
 What is kept: users, channels (members, topic, purpose, bookmarks, every message with its thread, reactions
-and files), DMs, user groups, uploaded files, ephemerals, response URLs, the ID and ts counters, and the vendor
-stand-ins' records (Zoom meetings, Meet spaces, Jira issues). What is not: injected faults, the call and
-refusal logs, deliveries, open modals and trigger IDs (they expire within seconds anyway), vendor tokens (the
-worker asks for new ones when it restarts).
+and files), DMs, user groups, uploaded files, ephemerals, response URLs, the ID and ts counters, and the
+vendor stand-ins' records (Zoom meetings, Meet spaces, Jira issues). What is not: injected faults, the call
+and refusal logs, deliveries, open modals and trigger IDs (they expire within seconds anyway), vendor tokens
+(the worker asks for new ones when it restarts).
 
 Every request that can change something is written before its answer leaves (`Persistence.middleware`):
 whatever a client was told happened is on disk. A write goes to a temporary file beside the real one, is

@@ -37,6 +37,10 @@ def workspace(sb: SandboxServer) -> dict[str, Any]:
     }
 
 
+def files_in(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
 async def jira_issue(sb: SandboxServer, summary: str) -> str:
     settings = sb.jira.settings(sb.url, Path("."))
     basic = base64.b64encode(f"{settings['JIRA_EMAIL']}:{settings['JIRA_API_TOKEN']}".encode()).decode()
@@ -64,7 +68,9 @@ async def test_a_restarted_sandbox_resumes_every_record_and_never_reuses_an_id(
         await slack.conversations_setPurpose(channel=channel, purpose="sev2 · investigating")
         parent = (await slack.chat_postMessage(channel=channel, text="overview"))["ts"]
         await slack.chat_postMessage(channel=channel, text="update 1", thread_ts=parent)
-        await slack.bookmarks_add(channel_id=channel, title="Call", type="link", link="https://zoom.example/j/1")
+        await slack.bookmarks_add(
+            channel_id=channel, title="Call", type="link", link="https://zoom.example/j/1"
+        )
         await slack.chat_postMessage(channel=ALICE, text="you are the commander")
         async with SandboxClient(sb.url) as control:
             await control.react(user_id=ALICE, channel_id=channel, ts=parent, reaction="mega")
@@ -73,7 +79,7 @@ async def test_a_restarted_sandbox_resumes_every_record_and_never_reuses_an_id(
         key = await jira_issue(sb, "Roll back")
         before = workspace(sb)
         assert json.loads(path.read_text())["slack"]["channels"][-1]["messages"]  # saved before stop
-    assert path.exists() and not list(tmp_path.glob(".*.tmp"))
+    assert files_in(tmp_path) == ["slack-sandbox.json"]  # no temporary file left
 
     second = server(path)
     assert second.resumed
@@ -118,4 +124,4 @@ async def test_without_a_file_nothing_is_written(tmp_path: Path, monkeypatch: py
         slack = AsyncWebClient(token=TOKEN, base_url=sb.api_url)
         await slack.conversations_create(name="inc-1-x")
         assert sb.persistence is None
-    assert list(tmp_path.iterdir()) == []
+    assert files_in(tmp_path) == []
