@@ -7,14 +7,16 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from domain.settings import Settings
 from sandbox.client import SandboxClient
-from starter.dev import DEV_USER
+from starter.dev import DEV_USER, metrics_port_warning, start_fresh
 from tests.conftest import eventually
 from tests.temporal_server import free_port
 
@@ -127,3 +129,48 @@ async def test_warroom_dev_resumes_an_open_incident_after_ctrl_c(tmp_path: Path)
     replies = [r["text"] for r in after["replies"]]
     for expected in ("Identified", "Rolling back payments-api", "p99 back to 300ms", "Mitigated", "Resolved"):
         assert any(expected.lower() in r.lower() for r in replies), (expected, replies)
+
+
+async def test_an_unreadable_sandbox_file_stops_warroom_dev_in_one_line(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "slack-sandbox.json").write_text('{"format": "warroom-slack-sandbox", "version": 0}')
+    proc = await asyncio.create_subprocess_exec(
+        WARROOM,
+        *("dev", "--state-dir", str(state), "--temporal-port", str(free_port())),
+        cwd=tmp_path,
+        env=dev_env(tmp_path, free_port()),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    assert (proc.returncode, out) == (2, b"")
+    assert err.decode().splitlines() == [
+        f"warroom: cannot resume the Slack sandbox from {state / 'slack-sandbox.json'} (saved by a version "
+        "that writes format 0, not 1); `warroom dev --fresh` starts over (it forgets the saved incidents too)"
+    ]
+    assert not (state / "temporal.db").exists()  # stopped before Temporal started
+
+
+def test_fresh_removes_both_and_says_so_in_one_line(tmp_path: Path) -> None:
+    assert start_fresh(tmp_path) == f"starting fresh: nothing saved in {tmp_path} yet"
+    for name in ("temporal.db", "temporal.db-wal", "slack-sandbox.json", "temporal.log"):
+        (tmp_path / name).write_text("x")
+    assert start_fresh(tmp_path) == (
+        f"starting fresh: removed {tmp_path / 'temporal.db'} and {tmp_path / 'slack-sandbox.json'}"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["temporal.log"]
+
+
+def test_a_taken_metrics_port_is_one_warning_naming_port_and_setting() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        warning = metrics_port_warning(Settings(WARROOM_WORKER_METRICS_PORT=port))
+    assert warning == (
+        f"warning: port {port} is in use, so the worker serves no metrics; set WARROOM_WORKER_METRICS_PORT "
+        "to a free port (or 0 to turn them off)"
+    )
+    assert metrics_port_warning(Settings(WARROOM_WORKER_METRICS_PORT=free_port())) is None
+    assert metrics_port_warning(Settings(WARROOM_WORKER_METRICS_PORT=0)) is None
