@@ -206,16 +206,23 @@ def alert_context(group: AlertGroup) -> str:
 
 
 def channel_purpose(view: IncidentView) -> str:
+    """`INC-1 | SEV2 | Investigating | IC: @ada | comms: @bo | Zoom: <link> | <title>`: what a responder
+    needs at a glance first, the title last and clipped to Slack's 250 characters, so a long title never
+    pushes the stage, severity, commander or call out."""
     state = "Resolved" if view.status is Status.RESOLVED else view.stage.label
     roles = "".join(f" | {role}: {user(holder)}" for role, holder in sorted(view.roles.items()))
-    purpose = (
-        f"{incident_label(view.incident_id)} {view.title} | {view.severity_label} | {state} "
+    head = (
+        f"{incident_label(view.incident_id)} | {view.severity_label} | {state} "
         f"| IC: {user(view.commander)}{roles}"
     )
-    if view.call is not None:  # the link goes first, so a long title cannot push it out of the limit
-        call = f"{view.call.label}: {view.call.join_url} | "
-        purpose = call + purpose if len(call) < PURPOSE_LIMIT else purpose
-    return purpose if len(purpose) <= PURPOSE_LIMIT else purpose[: PURPOSE_LIMIT - 1] + "…"
+    if view.call is not None:
+        call = f" | {view.call.label}: {view.call.join_url}"
+        head = head + call if len(head + call) < PURPOSE_LIMIT - 10 else head
+    room = PURPOSE_LIMIT - len(head) - len(" | ")
+    if room < 10:  # roles alone fill it: no title rather than a stub of one
+        return head if len(head) <= PURPOSE_LIMIT else head[: PURPOSE_LIMIT - 1] + "…"
+    title = view.title if len(view.title) <= room else view.title[: room - 1].rstrip() + "…"
+    return f"{head} | {title}"
 
 
 def _pointer(view: IncidentView, *, in_broadcast: bool) -> str:
