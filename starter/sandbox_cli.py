@@ -34,7 +34,7 @@ FORMS_HELP = (
 USAGE = "usage: warroom slack [--user USER] [--channel CHANNEL] [--sandbox URL] WORDS...\n" + FORMS_HELP
 
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
-_BARE_MENTION = re.compile(r"<@([UW][A-Z0-9]+)>")
+_BARE_MENTION = re.compile(r"<([@#])([UWCGD][A-Z0-9]+)>")
 
 
 class SandboxCliError(Exception):
@@ -79,7 +79,7 @@ async def _run(sb: SandboxClient, words: list[str], user: str, channel: str | No
         command, _, rest = text.partition(" ")
         where = await channel_id(sb, channel or "#general")
         result = await sb.command(user_id=user, channel_id=where, text=rest, command=command)
-        print(to_plain(_ack_text(result)))
+        print(_Names(await sb.state()).text(_ack_text(result)))
         return 0 if result.get("status") == 200 else 1
     if head == "react" and len(words) in (3, 4):
         emoji = words[3].strip(":") if len(words) > 3 else "mega"
@@ -110,10 +110,11 @@ def _ack_text(result: dict[str, Any]) -> str:
 
 
 class _Names:
-    """People by name, as a Slack client shows them: `@alice`, not `U0ALICE`."""
+    """People and channels by name, as a Slack client shows them: `@alice`, not `U0ALICE`."""
 
     def __init__(self, state: dict[str, Any]) -> None:
         self.names = {str(u["id"]): str(u["name"]) for u in state.get("users", [])}
+        self.names.update({str(c["id"]): str(c["name"]) for c in state.get("channels", [])})
 
     def who(self, message: dict[str, Any]) -> str:
         user = str(message.get("user", "?"))
@@ -121,8 +122,8 @@ class _Names:
 
     def text(self, text: str) -> str:
         def named(match: re.Match[str]) -> str:
-            name = self.names.get(match[1])
-            return f"<@{match[1]}|{name}>" if name else match[0]
+            name = self.names.get(match[2])
+            return f"<{match[1]}{match[2]}|{name}>" if name else match[0]
 
         return to_plain(_BARE_MENTION.sub(named, text))
 
