@@ -125,3 +125,25 @@ async def test_without_a_file_nothing_is_written(tmp_path: Path, monkeypatch: py
         await slack.conversations_create(name="inc-1-x")
         assert sb.persistence is None
     assert files_in(tmp_path) == []
+
+
+def test_a_write_cut_short_leaves_the_previous_file_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "slack-sandbox.json"
+    first = server(path)
+    first.state.create_channel("inc-1-kept")
+    assert first.persistence is not None
+    first.persistence.save()
+    saved = path.read_bytes()
+
+    def crash(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    first.state.create_channel("inc-2-lost")
+    monkeypatch.setattr("sandbox.persist.os.fsync", crash)  # as if killed halfway through the write
+    with pytest.raises(OSError):
+        first.persistence.save()
+    assert path.read_bytes() == saved and files_in(tmp_path) == ["slack-sandbox.json"]
+    monkeypatch.undo()
+    assert server(path).state.channel_by_name("inc-1-kept") is not None
