@@ -29,6 +29,8 @@ from domain.storm import ShownGroup, StormView
 from domain.vocab import Stage, Status, incident_label
 
 _KEEP = re.compile(r"<([@#][UWCG][A-Z0-9]+)(?:\|[^<>]*)?>")
+# `@here` as Slack escapes it in a command's text: shown as typed, as plain text that pings nobody.
+_SPECIAL = re.compile(r"<!(here|channel|everyone)(?:\|[^<>]*)?>")
 _STAGE_EMOJI = {
     Stage.INVESTIGATING: ":mag:",
     Stage.IDENTIFIED: ":dart:",
@@ -50,14 +52,15 @@ PURPOSE_LIMIT = 250
 
 
 def safe(text: str) -> str:
-    """Escapes user text for mrkdwn, keeping only plain user/channel mentions."""
+    """Escapes user text for mrkdwn, keeping only plain user/channel mentions; `<!here>` (what Slack sends for
+    a typed `@here`) reads `@here` and pings nobody."""
     kept: list[str] = []
 
     def stash(m: re.Match[str]) -> str:
         kept.append(f"<{m.group(1)}>")
         return f"\x00{len(kept) - 1}\x00"
 
-    stashed = _KEEP.sub(stash, text.replace("\x00", ""))
+    stashed = _KEEP.sub(stash, _SPECIAL.sub(r"@\1", text.replace("\x00", "")))
     escaped = stashed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return re.sub(r"\x00(\d+)\x00", lambda m: kept[int(m.group(1))], escaped)
 

@@ -460,3 +460,10 @@ def test_a_long_title_never_pushes_stage_severity_commander_or_call_out_of_the_d
     assert short == "INC-7 | SEV2 | Investigating | IC: <@U0ALICE> | Checkout down"
     crowded = render.channel_purpose(view_of(roles={f"role{i}": f"U0ROLE{i}" for i in range(12)}))
     assert len(crowded) <= 250 and crowded.startswith("INC-7 | SEV2 | Investigating | IC: unassigned |")
+
+
+def test_a_command_typed_with_mentions_reads_as_typed_and_pings_nobody() -> None:
+    escaped = "<!here> <@U0ALICE|alice> is on it in <#C0OPS|ops> <!channel|@channel>"  # as Slack sends it
+    a = Announcement(key="k", kind="update", text=escaped, actor="U0BOB")
+    text = render.announcement_text(view_of(), a, in_broadcast=False)
+    assert "@here <@U0ALICE> is on it in <#C0OPS> @channel" in text and "<!" not in text
