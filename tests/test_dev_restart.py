@@ -14,9 +14,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from domain.settings import Settings
 from sandbox.client import SandboxClient
-from starter.dev import DEV_USER, metrics_port_warning, start_fresh
+from sandbox.persist import SandboxFileError
+from starter.dev import DEV_USER, DevOptions, metrics_port_warning, run_dev, start_fresh
 from tests.conftest import eventually
 from tests.temporal_server import free_port
 
@@ -132,24 +135,16 @@ async def test_warroom_dev_resumes_an_open_incident_after_ctrl_c(tmp_path: Path)
 
 
 async def test_an_unreadable_sandbox_file_stops_warroom_dev_in_one_line(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    state.mkdir()
-    (state / "slack-sandbox.json").write_text('{"format": "warroom-slack-sandbox", "version": 0}')
-    proc = await asyncio.create_subprocess_exec(
-        WARROOM,
-        *("dev", "--state-dir", str(state), "--temporal-port", str(free_port())),
-        cwd=tmp_path,
-        env=dev_env(tmp_path, free_port()),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
-    assert (proc.returncode, out) == (2, b"")
-    assert err.decode().splitlines() == [
-        f"warroom: cannot resume the Slack sandbox from {state / 'slack-sandbox.json'} (saved by a version "
+    """Before Temporal starts; `warroom` prints a RuntimeError as `warroom: <message>`, exit 2."""
+    (tmp_path / "slack-sandbox.json").write_text('{"format": "warroom-slack-sandbox", "version": 0}')
+    with pytest.raises(SandboxFileError) as caught:
+        no_slack = Settings().model_copy(update={"slack_bot_token": None})  # the sandbox, whatever the env
+        await run_dev(no_slack, DevOptions(state_dir=tmp_path, temporal_port=free_port()))
+    assert isinstance(caught.value, RuntimeError) and str(caught.value) == (
+        f"cannot resume the Slack sandbox from {tmp_path / 'slack-sandbox.json'} (saved by a version "
         "that writes format 0, not 1); `warroom dev --fresh` starts over (it forgets the saved incidents too)"
-    ]
-    assert not (state / "temporal.db").exists()  # stopped before Temporal started
+    )
+    assert not (tmp_path / "temporal.db").exists()  # stopped before Temporal started
 
 
 def test_fresh_removes_both_and_says_so_in_one_line(tmp_path: Path) -> None:
