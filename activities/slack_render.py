@@ -29,6 +29,8 @@ from domain.storm import ShownGroup, StormView
 from domain.vocab import Stage, Status, incident_label
 
 _KEEP = re.compile(r"<([@#][UWCG][A-Z0-9]+)(?:\|[^<>]*)?>")
+# `@here` as Slack escapes it in a command's text: shown as typed, as plain text that pings nobody.
+_SPECIAL = re.compile(r"<!(here|channel|everyone)(?:\|[^<>]*)?>")
 _STAGE_EMOJI = {
     Stage.INVESTIGATING: ":mag:",
     Stage.IDENTIFIED: ":dart:",
@@ -50,14 +52,15 @@ PURPOSE_LIMIT = 250
 
 
 def safe(text: str) -> str:
-    """Escapes user text for mrkdwn, keeping only plain user/channel mentions."""
+    """Escapes user text for mrkdwn, keeping only plain user/channel mentions; `<!here>` (what Slack sends for
+    a typed `@here`) reads `@here` and pings nobody."""
     kept: list[str] = []
 
     def stash(m: re.Match[str]) -> str:
         kept.append(f"<{m.group(1)}>")
         return f"\x00{len(kept) - 1}\x00"
 
-    stashed = _KEEP.sub(stash, text.replace("\x00", ""))
+    stashed = _KEEP.sub(stash, _SPECIAL.sub(r"@\1", text.replace("\x00", "")))
     escaped = stashed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return re.sub(r"\x00(\d+)\x00", lambda m: kept[int(m.group(1))], escaped)
 
@@ -206,16 +209,23 @@ def alert_context(group: AlertGroup) -> str:
 
 
 def channel_purpose(view: IncidentView) -> str:
+    """`INC-1 | SEV2 | Investigating | IC: @ada | comms: @bo | Zoom: <link> | <title>`: what a responder
+    needs at a glance first, the title last and clipped to Slack's 250 characters, so a long title never
+    pushes the stage, severity, commander or call out."""
     state = "Resolved" if view.status is Status.RESOLVED else view.stage.label
     roles = "".join(f" | {role}: {user(holder)}" for role, holder in sorted(view.roles.items()))
-    purpose = (
-        f"{incident_label(view.incident_id)} {view.title} | {view.severity_label} | {state} "
+    head = (
+        f"{incident_label(view.incident_id)} | {view.severity_label} | {state} "
         f"| IC: {user(view.commander)}{roles}"
     )
-    if view.call is not None:  # the link goes first, so a long title cannot push it out of the limit
-        call = f"{view.call.label}: {view.call.join_url} | "
-        purpose = call + purpose if len(call) < PURPOSE_LIMIT else purpose
-    return purpose if len(purpose) <= PURPOSE_LIMIT else purpose[: PURPOSE_LIMIT - 1] + "…"
+    if view.call is not None:
+        call = f" | {view.call.label}: {view.call.join_url}"
+        head = head + call if len(head + call) < PURPOSE_LIMIT - 10 else head
+    room = PURPOSE_LIMIT - len(head) - len(" | ")
+    if room < 10:  # roles alone fill it: no title rather than a stub of one
+        return head if len(head) <= PURPOSE_LIMIT else head[: PURPOSE_LIMIT - 1] + "…"
+    title = view.title if len(view.title) <= room else view.title[: room - 1].rstrip() + "…"
+    return f"{head} | {title}"
 
 
 def _pointer(view: IncidentView, *, in_broadcast: bool) -> str:

@@ -138,6 +138,25 @@ class JiraFake(VendorStandIn[FaultRoute]):
         self._next_number.clear()
         self.index_lag = INDEX_LAG
 
+    def persisted(self) -> dict[str, Any]:
+        return {
+            "projects": dict(self.projects),
+            "issues": [{k: v for k, v in i.items() if k != "indexed_at"} for i in self.issues],
+            "next_issue_id": self._next_issue_id,
+            "next_link_id": self._next_link_id,
+            "next_number": dict(self._next_number),
+        }
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        issues = list(saved["issues"])
+        if not all(isinstance(i, dict) and {"id", "key", "fields"} <= i.keys() for i in issues):
+            raise TypeError("jira issues must be objects with id, key and fields")
+        self.projects = {str(k): str(v) for k, v in dict(saved["projects"]).items()}
+        self.issues = [{**i, "indexed_at": 0.0} for i in issues]  # indexed long ago
+        self._next_issue_id = int(saved["next_issue_id"])
+        self._next_link_id = int(saved["next_link_id"])
+        self._next_number = {str(k): int(v) for k, v in dict(saved["next_number"]).items()}
+
     def issue(self, id_or_key: str) -> Issue | None:
         wanted = id_or_key.upper()
         return next((i for i in self.issues if wanted in (i["id"], i["key"])), None)

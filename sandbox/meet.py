@@ -134,6 +134,15 @@ class MeetFake(VendorStandIn[FaultRoute]):
         self.token_requests = 0
         self._grants.clear()
 
+    def persisted(self) -> dict[str, Any]:
+        return {"spaces": [dict(s) for s in self.spaces]}
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        spaces = list(saved["spaces"])
+        if not all(isinstance(s, dict) for s in spaces):
+            raise TypeError("meet spaces must be objects")
+        self.spaces = [dict(s) for s in spaces]
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "spaces": [dict(s) for s in self.spaces],

@@ -75,6 +75,41 @@ def from_typed(text: str, users_by_name: Mapping[str, str] | None = None) -> str
     return "".join(out)
 
 
+# What Slack escapes in a slash command's text when the command has `should_escape: true`.
+_COMMAND_REFS = re.compile(
+    r"(?<![\w@.])@(?P<special>here|channel|everyone)\b"
+    r"|(?<![\w@.])@(?P<name>[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?)"
+    r"|(?<![\w#&])#(?P<channel>[a-z0-9_-]+)",
+    re.IGNORECASE,
+)
+_ANGLE_TOKEN = re.compile(r"<[^<>]*>")
+
+
+def escape_command(text: str, users_by_name: Mapping[str, str], channels_by_name: Mapping[str, str]) -> str:
+    """A slash command's text as Slack sends it with escaping on: `@alice` of a known user as
+    `<@U...|alice>`, `#ops` of a channel the person can see as `<#C...|ops>`, `@here`, `@channel` and
+    `@everyone` as `<!here>`...; unknown names stay as typed, and so does anything already in angle brackets.
+    (Links and `&`, `<`, `>` are left alone: the sandbox's callers send those already in Slack's form.)"""
+
+    def one(match: re.Match[str]) -> str:
+        if match["special"]:
+            return f"<!{match['special'].lower()}>"
+        if match["name"]:
+            user_id = users_by_name.get(match["name"].lower())
+            return f"<@{user_id}|{match['name'].lower()}>" if user_id else match[0]
+        channel_id = channels_by_name.get(match["channel"].lower())
+        return f"<#{channel_id}|{match['channel'].lower()}>" if channel_id else match[0]
+
+    out: list[str] = []
+    pos = 0
+    for token in _ANGLE_TOKEN.finditer(text):
+        out.append(_COMMAND_REFS.sub(one, text[pos : token.start()]))
+        out.append(token[0])
+        pos = token.end()
+    out.append(_COMMAND_REFS.sub(one, text[pos:]))
+    return "".join(out)
+
+
 def stored_text_problem(text: str) -> str | None:
     """Why `text` is not well-formed stored Slack text, or None if it is."""
     for match in _BRACKETS.finditer(text):

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
+from sandbox import mrkdwn
 from sandbox.messages import check_text_and_blocks
 from sandbox.models import (
     APP_ID,
@@ -50,8 +51,11 @@ class Platform:
         signing_secret: str,
         ingress_url: str | None = None,
         timeout: float = 3.0,
+        should_escape: bool = True,
     ) -> None:
         self.state = state
+        # The manifest's `should_escape` for slash commands: mentions and channels arrive as IDs.
+        self.should_escape = should_escape
         self.signing_secret = signing_secret
         self.ingress_url = ingress_url
         self.timeout = timeout
@@ -119,6 +123,8 @@ class Platform:
         self, user_id: str, channel_id: str, text: str, command: str = "/incident"
     ) -> dict[str, Any]:
         user = self.state.user(user_id)
+        if self.should_escape:
+            text = self._escaped(user.id, text)
         trigger_id = self.state.issue_trigger(user.id)
         target = self.state.new_response_url(user.id, channel_id, command)
         response_url = f"{self.state.base_url}/_sandbox/respond/{target.id}"
@@ -141,6 +147,16 @@ class Platform:
         if result["status"] == 200 and result["body"]:
             self.record_response(target, result["body"], source="command_ack")
         return {**result, "trigger_id": trigger_id, "response_url": response_url}
+
+    def _escaped(self, user_id: str, text: str) -> str:
+        """`@name` and `#channel` the person can see, as IDs (the channel must be public or theirs)."""
+        users = {u.name.lower(): u.id for u in self.state.users.values()}
+        channels = {
+            c.name: c.id
+            for c in self.state.channels.values()
+            if not c.is_im and (not c.is_private or user_id in c.members)
+        }
+        return mrkdwn.escape_command(text, users, channels)
 
     def record_response(self, target: ResponseUrl, payload: Any, *, source: str) -> None:
         """What the app showed the user: an ack body or a response_url post (in_channel ones are posted).

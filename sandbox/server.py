@@ -12,6 +12,7 @@ from sandbox.control import PLATFORM_KEY, add_routes, control_errors
 from sandbox.file_downloads import add_download_route
 from sandbox.jira import JiraFake
 from sandbox.meet import MeetFake
+from sandbox.persist import Persistence
 from sandbox.platform import Platform
 from sandbox.state import SandboxState
 from sandbox.statuspage import StatuspageFake
@@ -28,10 +29,13 @@ def create_app(
     ingress_timeout: float = 3.0,
     platform: Platform | None = None,
     vendors: Sequence[VendorFake] = (),
+    persistence: Persistence | None = None,
 ) -> web.Application:
     """The Web API under `/api/`, the control API under `/_sandbox/`, sharing one state; each vendor
-    stand-in (Zoom, Meet, Jira, Statuspage) under its own prefix."""
-    app = web.Application(middlewares=[control_errors])
+    stand-in (Zoom, Meet, Jira, Statuspage) under its own prefix. With `persistence`, every request that may
+    change something is saved before it is answered."""
+    saving = [persistence.middleware] if persistence is not None else []
+    app = web.Application(middlewares=[*saving, control_errors])
     app[STATE_KEY] = state
     app[PLATFORM_KEY] = platform or Platform(state, signing_secret, ingress_url, ingress_timeout)
     app.cleanup_ctx.append(app[PLATFORM_KEY].session_ctx)
@@ -45,7 +49,12 @@ def create_app(
 
 
 class SandboxServer:
-    """A stand-in Slack on a local port: `async with SandboxServer(token, secret) as sb: sb.api_url`."""
+    """A stand-in Slack on a local port: `async with SandboxServer(token, secret) as sb: sb.api_url`.
+
+    With `state_file` (`warroom dev`), the workspace and the vendor stand-ins' records are loaded from it
+    when it exists (SandboxFileError, a one-line RuntimeError, if it cannot be read) and saved to it after
+    every change and at stop; `resumed` says whether there was one. Without, nothing touches the disk.
+    """
 
     def __init__(
         self,
@@ -59,6 +68,7 @@ class SandboxServer:
         *,
         trigger_ttl: float = 3.0,
         ingress_timeout: float = 3.0,
+        state_file: Path | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -73,6 +83,8 @@ class SandboxServer:
         self.meet = MeetFake()
         self.jira = JiraFake()
         self.statuspage = StatuspageFake()
+        self.persistence = Persistence(state_file, self.state, self.vendors) if state_file else None
+        self.resumed = self.persistence.resume() if self.persistence is not None else False
         self.app: web.Application | None = None
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
@@ -110,7 +122,9 @@ class SandboxServer:
         if self._runner is not None:
             raise RuntimeError("the sandbox is already started")
         # A stopped app cannot start again: each start builds a new one.
-        self.app = create_app(self.state, platform=self.platform, vendors=self.vendors)
+        self.app = create_app(
+            self.state, platform=self.platform, vendors=self.vendors, persistence=self.persistence
+        )
         runner = web.AppRunner(self.app, access_log=None)
         await runner.setup()
         try:
@@ -129,6 +143,8 @@ class SandboxServer:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+            if self.persistence is not None:
+                self.persistence.save()
         self._url = None
 
     async def __aenter__(self) -> SandboxServer:

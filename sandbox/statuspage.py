@@ -76,6 +76,25 @@ class StatuspageFake(VendorStandIn[FaultRoute]):
         }
         self._next = 1
 
+    def persisted(self) -> dict[str, Any]:
+        return {
+            "incidents": [dict(i) for i in self.incidents],
+            "components": [dict(c) for c in self.components.values()],
+            "next": self._next,
+        }
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        incidents, components, following = (
+            list(saved["incidents"]),
+            list(saved["components"]),
+            int(saved["next"]),
+        )
+        if not all(isinstance(x, dict) for x in (*incidents, *components)):
+            raise TypeError("statuspage incidents and components must be objects")
+        self.incidents = [dict(i) for i in incidents]
+        self.components = {str(c["id"]): dict(c) for c in components}
+        self._next = following
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "incidents": [dict(i) for i in self.incidents],

@@ -32,6 +32,14 @@ class VendorFake(Protocol):
     def reset(self) -> None:
         """Forgets all state and faults."""
 
+    def persisted(self) -> dict[str, Any]:
+        """What `warroom dev` keeps across a restart (JSON): the vendor's records and ID counters, not its
+        tokens, faults or call log."""
+        ...
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Takes back what `persisted` returned (KeyError, TypeError or ValueError if it is not that)."""
+
 
 @dataclass
 class VendorFault:

@@ -117,6 +117,15 @@ class ZoomFake(VendorStandIn[FaultRoute]):
         self._pages.clear()
         self._next_id = 81_000_000_001
 
+    def persisted(self) -> dict[str, Any]:
+        return {"meetings": [dict(m) for m in self.meetings], "next_id": self._next_id}
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        meetings, next_id = list(saved["meetings"]), int(saved["next_id"])
+        if not all(isinstance(m, dict) for m in meetings):
+            raise TypeError("zoom meetings must be objects")
+        self.meetings, self._next_id = [dict(m) for m in meetings], next_id
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "meetings": [dict(m) for m in self.meetings],

@@ -43,7 +43,15 @@ def _parser() -> argparse.ArgumentParser:
     dev = sub.add_parser(
         "dev", help="run everything locally (Temporal dev server, worker, web, Slack sandbox)"
     )
-    dev.add_argument("--state-dir", default=".warroom", help="where the dev server keeps its SQLite file")
+    dev.add_argument(
+        "--state-dir",
+        default=".warroom",
+        help="where Temporal's SQLite file (temporal.db) and the Slack sandbox's workspace "
+        "(slack-sandbox.json) are kept, so a restart resumes where it stopped (default: .warroom)",
+    )
+    dev.add_argument(
+        "--fresh", action="store_true", help="forget both (every incident and sandbox message) and start over"
+    )
     dev.add_argument("--temporal-port", type=int, default=7233)
     dev.add_argument("--ui-port", type=int, default=8233)
     dev.add_argument("--sandbox-port", type=int, default=3001)
@@ -150,7 +158,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         case "dev":
             from starter.dev import DevOptions, run_dev
 
-            opts = DevOptions(Path(args.state_dir), args.temporal_port, args.ui_port, args.sandbox_port)
+            opts = DevOptions(
+                Path(args.state_dir), args.temporal_port, args.ui_port, args.sandbox_port, fresh=args.fresh
+            )
             await run_dev(settings, opts)
         case "worker":
             import worker

@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 
 SANDBOX_TOKEN = "xoxb-sandbox-local"
 DEV_USER = "U0DEVUSER"
+# The people of the sandbox workspace: `/incident commander @alice` names one of them.
+SANDBOX_PEOPLE = ((DEV_USER, "dev"), ("U0ALICE", "alice"), ("U0BOB", "bob"))
+TEMPORAL_DB = "temporal.db"
+SANDBOX_FILE = "slack-sandbox.json"
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,27 @@ class DevOptions:
     temporal_port: int = 7233
     ui_port: int = 8233
     sandbox_port: int = 3001
+    fresh: bool = False
+
+
+def start_fresh(state_dir: Path) -> str:
+    """`warroom dev --fresh`: forgets Temporal's incidents and the sandbox's workspace; says what it did."""
+    gone = []
+    for name in (
+        TEMPORAL_DB,
+        f"{TEMPORAL_DB}-wal",
+        f"{TEMPORAL_DB}-shm",
+        f"{TEMPORAL_DB}-journal",
+        SANDBOX_FILE,
+    ):
+        path = state_dir / name
+        if path.exists():
+            path.unlink()
+            if name in (TEMPORAL_DB, SANDBOX_FILE):
+                gone.append(str(path))
+    if not gone:
+        return f"starting fresh: nothing saved in {state_dir} yet"
+    return f"starting fresh: removed {' and '.join(gone)}"
 
 
 def _port_in_use(port: int) -> bool:
@@ -65,7 +90,7 @@ def start_dev_server(opts: DevOptions) -> subprocess.Popen[bytes]:
         "server",
         "start-dev",
         "--db-filename",
-        str(opts.state_dir / "temporal.db"),
+        str(opts.state_dir / TEMPORAL_DB),
         "--ip",
         "127.0.0.1",
         "--port",
@@ -99,26 +124,49 @@ async def connect_when_ready(
             await asyncio.sleep(0.3)
 
 
+def metrics_port_warning(settings: Settings) -> str | None:
+    """One line when the worker's metrics port is taken (`warroom dev` then runs without worker metrics)."""
+    port = settings.worker_metrics_port
+    if not port or not _port_in_use(port):
+        return None
+    return (
+        f"warning: port {port} is in use, so the worker serves no metrics; set WARROOM_WORKER_METRICS_PORT "
+        "to a free port (or 0 to turn them off)"
+    )
+
+
 async def run_dev(settings: Settings, opts: DevOptions) -> None:
     settings = settings.model_copy(update={"temporal_address": f"127.0.0.1:{opts.temporal_port}"})
-    proc = start_dev_server(opts)
+    if opts.fresh:
+        print(start_fresh(opts.state_dir))
     sandbox = None
+    secret = settings.slack_signing_secret or SecretStr(secrets.token_hex(16))
+    if settings.slack_bot_token is None:
+        from sandbox import SandboxServer
+
+        # Read before anything starts: a file this version cannot read stops here, in one line.
+        sandbox = SandboxServer(
+            token=SANDBOX_TOKEN,
+            signing_secret=secret.get_secret_value(),
+            ingress_url=f"http://127.0.0.1:{settings.http_port}/slack/events",
+            port=opts.sandbox_port,
+            state_file=opts.state_dir / SANDBOX_FILE,
+        )
+    warning = metrics_port_warning(settings)
+    if warning is not None:
+        print(warning)
+        settings = settings.model_copy(update={"worker_metrics_port": 0})
+    proc = start_dev_server(opts)
     try:
         runtime = worker_process.telemetry(worker_process.metrics_address(settings, host="127.0.0.1"))
         serves_metrics = runtime.metric_meter is not MetricMeter.noop
         client = await connect_when_ready(settings, proc, runtime)
-        if settings.slack_bot_token is None:
-            from sandbox import SandboxServer
-
-            secret = settings.slack_signing_secret or SecretStr(secrets.token_hex(16))
-            sandbox = SandboxServer(
-                token=SANDBOX_TOKEN,
-                signing_secret=secret.get_secret_value(),
-                ingress_url=f"http://127.0.0.1:{settings.http_port}/slack/events",
-                port=opts.sandbox_port,
-            )
+        if sandbox is not None:
             await sandbox.start()
-            broadcast = settings.broadcast_channels_csv or _seed_workspace(sandbox)
+            seeded = _seed_workspace(sandbox)
+            if sandbox.persistence is not None:
+                sandbox.persistence.save()
+            broadcast = settings.broadcast_channels_csv or seeded
             settings = settings.model_copy(
                 update={
                     "slack_bot_token": SecretStr(SANDBOX_TOKEN),
@@ -164,9 +212,19 @@ def with_sandbox_vendors(settings: Settings, sandbox: SandboxServer, state_dir: 
 
 
 def _seed_workspace(sandbox: SandboxServer) -> str:
-    """#general to run commands in and #incidents as the broadcast channel; returns the latter's ID."""
-    sandbox.state.create_human_channel("general", members=[DEV_USER])
-    return sandbox.state.create_human_channel("incidents", members=[DEV_USER]).id
+    """#general to run commands in and #incidents as the broadcast channel (kept if a resumed workspace has
+    them), and the people `@name` can mention; returns #incidents' ID."""
+    state = sandbox.state
+    for user_id, name in SANDBOX_PEOPLE:
+        if user_id not in state.users:
+            state.add_user(user_id, name=name)
+    members = [user_id for user_id, _ in SANDBOX_PEOPLE]
+    for name in ("general", "incidents"):
+        if state.channel_by_name(name) is None:
+            state.create_human_channel(name, members=members)
+    found = state.channel_by_name("incidents")
+    assert found is not None
+    return found.id
 
 
 def open_incidents_query(task_queue: str) -> str:
@@ -204,7 +262,9 @@ def _print_endpoints(
     print(f"  Slack endpoint : http://127.0.0.1:{port}/slack/events")
     print(f"  Temporal UI    : http://127.0.0.1:{opts.ui_port}")
     if open_incidents:
-        print(f"  open incidents : {open_incidents}")
+        print(f"  Open incidents : {open_incidents}")
+    kept = f"{TEMPORAL_DB}, {SANDBOX_FILE}" if sandbox_url else TEMPORAL_DB
+    print(f"  Kept in        : {opts.state_dir}/ ({kept}); `warroom dev --fresh` starts over")
     worker_metrics = f", http://127.0.0.1:{metrics_port}/metrics (worker)" if metrics_port else ""
     print(f"  Metrics        : http://127.0.0.1:{port}/metrics (web){worker_metrics}")
     if sandbox_url:

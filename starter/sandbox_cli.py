@@ -35,6 +35,7 @@ FORMS_HELP = (
 USAGE = "usage: warroom slack [--user USER] [--channel CHANNEL] [--sandbox URL] WORDS...\n" + FORMS_HELP
 
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
+_BARE_MENTION = re.compile(r"<([@#])([UWCGD][A-Z0-9]+)>")
 
 
 class SandboxCliError(Exception):
@@ -79,7 +80,7 @@ async def _run(sb: SandboxClient, words: list[str], user: str, channel: str | No
         command, _, rest = text.partition(" ")
         where = await channel_id(sb, channel or "#general")
         result = await sb.command(user_id=user, channel_id=where, text=rest, command=command)
-        print(to_plain(_ack_text(result)))
+        print(_Names(await sb.state()).text(_ack_text(result)))
         return 0 if result.get("status") == 200 else 1
     if head == "react" and len(words) in (3, 4):
         emoji = words[3].strip(":") if len(words) > 3 else "mega"
@@ -112,31 +113,55 @@ def _ack_text(result: dict[str, Any]) -> str:
     return str(body or f"(HTTP {result.get('status')})")
 
 
+class _Names:
+    """People and channels by name, as a Slack client shows them: `@alice`, not `U0ALICE`."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.names = {str(u["id"]): str(u["name"]) for u in state.get("users", [])}
+        self.names.update({str(c["id"]): str(c["name"]) for c in state.get("channels", [])})
+
+    def who(self, message: dict[str, Any]) -> str:
+        user = str(message.get("user", "?"))
+        return self.names.get(user, user)
+
+    def text(self, text: str) -> str:
+        def named(match: re.Match[str]) -> str:
+            name = self.names.get(match[2])
+            return f"<{match[1]}{match[2]}|{name}>" if name else match[0]
+
+        return to_plain(_BARE_MENTION.sub(named, text))
+
+    def line(self, message: dict[str, Any]) -> str:
+        return f"[{message['ts']}] {self.who(message)}: {self.text(str(message.get('text', '')))}"
+
+
 async def _show(sb: SandboxClient, channel: str | None) -> None:
     state = await sb.state()
+    names = _Names(state)
     channels = state.get("channels", [])
     if channel is None:
         for c in channels:
-            print(f"{c['id']}  #{c['name']}  {c.get('purpose', {}).get('value', '')}")
+            print(f"{c['id']}  #{c['name']}  {names.text(str(c.get('purpose', {}).get('value', '')))}")
             for b in c.get("bookmarks") or []:
                 print(f"    bookmark: {b.get('title')}  {b.get('link')}")
         return
     for m in await sb.messages(await channel_id(sb, channel)):
-        print(f"[{m['ts']}] {m.get('user', '?')}: {to_plain(str(m.get('text', '')))}")
+        print(names.line(m))
         for r in m.get("replies", []):
-            names = ", ".join(str(f.get("name")) for f in r.get("files") or [])
-            files = f" [files: {names}]" if names else ""
-            print(f"    ↳ [{r['ts']}] {r.get('user', '?')}: {to_plain(str(r.get('text', '')))}{files}")
+            files = ", ".join(str(f.get("name")) for f in r.get("files") or [])
+            print(f"    ↳ {names.line(r)}" + (f" [files: {files}]" if files else ""))
 
 
 async def _show_dms(sb: SandboxClient, user: str) -> int:
     """The direct messages warroom sent `user` (reminders), oldest first."""
-    channel = (await sb.state()).get("dms", {}).get(user)
+    state = await sb.state()
+    channel = state.get("dms", {}).get(user)
     if channel is None:
         print(f"no DMs to {user} yet")
         return 0
+    names = _Names(state)
     for m in await sb.messages(channel):
-        print(f"[{m['ts']}] {m.get('user', '?')}: {to_plain(str(m.get('text', '')))}")
+        print(names.line(m))
     return 0
 
 

@@ -151,3 +151,23 @@ def test_list_has_a_header_row_over_aligned_columns() -> None:
         "INC-3   sev1      mitigated   resolved  DB down",
     ]
     assert list_table([]) == "no incidents match"
+
+
+async def test_show_names_people(sandbox: SandboxServer, capsys: pytest.CaptureFixture[str]) -> None:
+    sandbox.state.add_user("U0ALICE", name="alice")
+    sandbox.state.add_user("U0BOB", name="bob")
+    channel = sandbox.state.create_channel("inc-1-db", creator="U0ALICE")
+    channel.purpose["value"] = "sev2 · Investigating · commander <@U0ALICE> · DB down"
+    parent = sandbox.state.post(channel, user="U0ALICE", text="paging <@U0BOB> and <@U0NOBODY> in <#C0GONE>")
+    reply = f"<@U0BOB|bob> is commander of <#{channel.id}>"
+    sandbox.state.post(channel, user="UBOT0WARROOM", text=reply, thread_ts=parent.ts)
+    assert await run_slack(["show"], USER, None, sandbox.url) == 0
+    assert (
+        f"{channel.id}  #inc-1-db  sev2 · Investigating · commander @alice · DB down"
+        in capsys.readouterr().out
+    )
+    assert await run_slack(["show", "#inc-1-db"], USER, None, sandbox.url) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"[{parent.ts}] alice: paging @bob and @U0NOBODY in #C0GONE",
+        f"    ↳ [{channel.messages[parent.replies[0]].ts}] warroom: @bob is commander of #inc-1-db",
+    ]

@@ -43,7 +43,9 @@ async def test_roles_are_dmed_and_shown_in_the_overview_description_and_status(c
     incident_id, channel = await declare_via_slack(stack)
     assert "now the comms" in await run(stack, f"role comms <@{COMMS}>", channel=channel)
     assert "now the scribe" in await run(stack, f"role scribe <@{SCRIBE}|scribe>", channel=channel)
-    await run(stack, f"commander <@{RESPONDER}>", channel=channel)
+    stack.sandbox.state.add_user(RESPONDER, name="alice")
+    # typed as a person types it: Slack (should_escape) sends <@U0RESPONDER|alice>
+    assert "commander" in await run(stack, "commander @alice", channel=channel)
     unknown = await run(stack, f"role pilot <@{COMMS}>", channel=channel)
     assert "no role `pilot`" in unknown and "`scribe`" in unknown
     await settled(stack, incident_id)

@@ -442,3 +442,28 @@ def test_quoted_text_becomes_plain_text_and_markdown_outside_slack() -> None:
     document = json.loads(timeline_json(state.result(), state.view()))
     plain = "Rolled back 1234 & restarted <pods>, see dashboard (https://grafana.example/d/abc)"
     assert document["events"][0]["text"] == plain and document["followups"][0]["text"] == plain
+
+
+def test_a_long_title_never_pushes_stage_severity_commander_or_call_out_of_the_description() -> None:
+    call = CallInfo(
+        provider="zoom", join_url="https://zoom.example/j/81000000001?pwd=abcdefghijklmnop", meeting_id="1"
+    )
+    title = "Checkout latency above 2s for every customer in eu-west " * 3
+    long = view_of(title=title[:TITLE_MAX], commander="U0ALICE", roles={"comms": "U0BOB"}, call=call)
+    purpose = render.channel_purpose(long)
+    assert len(purpose) <= 250
+    assert purpose.startswith(
+        f"INC-7 | SEV2 | Investigating | IC: <@U0ALICE> | comms: <@U0BOB> | Zoom: {call.join_url} | Checkout"
+    )
+    assert purpose.endswith("…") and title[:TITLE_MAX] not in purpose
+    short = render.channel_purpose(view_of(commander="U0ALICE"))
+    assert short == "INC-7 | SEV2 | Investigating | IC: <@U0ALICE> | Checkout down"
+    crowded = render.channel_purpose(view_of(roles={f"role{i}": f"U0ROLE{i}" for i in range(12)}))
+    assert len(crowded) <= 250 and crowded.startswith("INC-7 | SEV2 | Investigating | IC: unassigned |")
+
+
+def test_a_command_typed_with_mentions_reads_as_typed_and_pings_nobody() -> None:
+    escaped = "<!here> <@U0ALICE|alice> is on it in <#C0OPS|ops> <!channel|@channel>"  # as Slack sends it
+    a = Announcement(key="k", kind="update", text=escaped, actor="U0BOB")
+    text = render.announcement_text(view_of(), a, in_broadcast=False)
+    assert "@here <@U0ALICE> is on it in <#C0OPS> @channel" in text and "<!" not in text

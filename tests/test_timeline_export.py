@@ -248,7 +248,7 @@ def test_markdown_never_links_what_is_not_http() -> None:
 def test_summary_escapes_the_title_and_gives_the_durations() -> None:
     view = make_view().model_copy(update={"title": "<!here> checkout"})
     text = summary_text(make_result(), view)
-    assert "<!here>" not in text and "&lt;!here&gt; checkout" in text
+    assert "<!here>" not in text and "@here checkout" in text  # reads as typed, pings nobody
     assert "Identified 12m · Mitigated 12m · Resolved 1h 5m" in text
     assert f"attached in this thread ({MD_NAME}, {JSON_NAME})" in text
 

@@ -277,3 +277,29 @@ async def test_a_drop_fault_answers_nothing_else(control: SandboxClient, sb: San
     with pytest.raises(ValueError, match="drop"):
         sb.state.add_fault("chat.postMessage", drop=True, after_effect=True)
     assert sb.state.faults == []
+
+
+# --- slash commands with should_escape: true (manifest.yml) ----------------------------------------------
+
+
+async def test_a_slash_command_arrives_with_people_and_channels_escaped(
+    sb: SandboxServer, ingress: FakeIngress, control: SandboxClient
+) -> None:
+    sb.state.add_user(ALICE, name="alice")
+    sb.state.add_user(BOB, name="bob")
+    ops = sb.state.create_human_channel("ops", members=[ALICE]).id
+    secret = sb.state.create_human_channel("secret", is_private=True, members=[BOB]).id
+    typed = (
+        "commander @alice cc @Bob, @here @channel @everyone in #ops and #secret; "
+        "not @nobody #nowhere alice@example.com issue#12 <@U0CAROL|carol> <#C0OLD>"
+    )
+    await control.command(ALICE, ops, typed)
+    assert ingress.received[-1].form["text"] == (
+        f"commander <@{ALICE}|alice> cc <@{BOB}|bob>, <!here> <!channel> <!everyone> in <#{ops}|ops> and "
+        "#secret; not @nobody #nowhere alice@example.com issue#12 <@U0CAROL|carol> <#C0OLD>"
+    )  # #secret: a private channel Alice is not in
+    await control.command(BOB, ops, "broadcast add #secret")
+    assert ingress.received[-1].form["text"] == f"broadcast add <#{secret}|secret>"
+    sb.platform.should_escape = False  # a command without escaping gets the text as typed
+    await control.command(ALICE, ops, "commander @alice")
+    assert ingress.received[-1].form["text"] == "commander @alice"
