@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from domain.paging import Page, parse_page
 from domain.timeexpr import split_when
 from domain.usage import (
     DEFAULT_COMMAND_NAME,
@@ -193,6 +194,7 @@ Command = Annotated[
     | ListFollowups
     | Debrief
     | SplitGroup
+    | Page
     | Resolve,
     Field(discriminator="kind"),
 ]
@@ -400,6 +402,8 @@ def _dispatch(text: str) -> Command:
             return CreateTicket(summary=_text("jira", rest, "summary", limit=TICKET_SUMMARY_MAX))
         case "remind":
             return _parse_remind(rest)
+        case "page":
+            return parse_page(rest)
         case "broadcast":
             return _parse_broadcast(rest)
         case "role":

@@ -117,6 +117,13 @@ COMMAND_DOCS: tuple[CommandDoc, ...] = (
         "create a Jira issue linked to this channel (alias `ticket`)",
     ),
     CommandDoc(
+        "page",
+        (),
+        ("page",),
+        f"`{_C} page <service|escalation policy|team> [message]`",
+        'page the on-call through PagerDuty or Opsgenie; quote a name with spaces (`"Payments API"`)',
+    ),
+    CommandDoc(
         "remind",
         (),
         ("remind", "cancel_reminder"),

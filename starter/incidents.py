@@ -52,6 +52,7 @@ from domain.models import (
     TimelineEvent,
 )
 from domain.naming import incident_id_of, incident_workflow_id, incidents_query
+from domain.paging import PageOrder
 from domain.settings import Settings
 from domain.storm import StormLimit
 from domain.vocab import Severity, Stage, Status, incident_label
@@ -315,6 +316,9 @@ class Incidents:
 
     async def create_ticket(self, incident_id: int, order: TicketOrder, request_id: str | None = None) -> str:
         return await self._update(incident_id, IncidentWorkflow.create_ticket, order, request_id)
+
+    async def page(self, incident_id: int, order: PageOrder, request_id: str | None = None) -> str:
+        return await self._update(incident_id, IncidentWorkflow.page, order, request_id)
 
     async def set_reminder(
         self, incident_id: int, order: ReminderOrder, request_id: str | None = None
