@@ -1,0 +1,148 @@
+"""`/incident page` end to end: the real ingress, Temporal and worker, the Slack sandbox and the PagerDuty
+stand-in (sandbox/pagerduty.py), whose acknowledgement comes back as a signed V3 webhook."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+from pydantic import SecretStr
+from temporalio.testing import WorkflowEnvironment
+
+from domain.commands import parse_command
+from domain.paging import Page
+from domain.usage import UsageError
+from sandbox import SandboxServer
+from sandbox import pagerduty as pd_fake
+from tests.conftest import RESPONDER, Stack, eventually, running_stack
+from tests.test_incident_workflow import top_level, wait_quiet
+
+EARLINE = "U0EARLINE"
+
+
+async def notes(stack: Stack, channel: str) -> list[str]:
+    return [m["text"] for m in await top_level(stack, channel)][1:]
+
+
+async def declare(stack: Stack, title: str) -> str:
+    answer = await stack.command(f"declare sev2 {title}")
+    assert "Declared" in json.dumps(answer), answer
+    return await stack.incident_channel(1)
+
+
+async def test_page_once_invite_the_acknowledger_and_resolve_in_pagerduty(
+    temporal: WorkflowEnvironment, sandbox: SandboxServer
+) -> None:
+    fake = sandbox.pagerduty
+    settings = {"PAGERDUTY_WEBHOOK_SECRET": SecretStr(pd_fake.WEBHOOK_SECRET)}
+    async with running_stack(temporal, sandbox, **settings) as stack:
+        await stack.slack.add_user(EARLINE, name="earline", email="Earline@example.com")
+        channel = await declare(stack, "Checkout down")
+        # Ambiguous and unknown names: one clear note each, nothing created.
+        await stack.command('page "Payments" db is down', channel)
+        await stack.command("page nosuchservice", channel)
+
+        async def refused() -> list[str]:
+            said = [n for n in await notes(stack, channel) if n.startswith(":warning:")]
+            assert len(said) == 2, said
+            return said
+
+        ambiguous, unknown = await eventually(refused)
+        assert "2 PagerDuty services match 'Payments': 'Payments API', 'Payments Worker'" in ambiguous
+        assert "no service or escalation policy named 'nosuchservice'" in unknown
+        assert fake.incidents == []
+
+        # The create works but its answer is lost: the retry finds it by key and pages once.
+        fake.add_fault("create_incident", 502, after_effect=True)
+        answer = await stack.command('page "Payments API" Checkout 5xx at 40%', channel)
+        assert "Paging *Payments API* through PagerDuty" in json.dumps(answer), answer
+
+        async def paged() -> list[str]:
+            return [n for n in await notes(stack, channel) if n.startswith(":pager:")]
+
+        [note] = await eventually(paged)
+        [made] = fake.incidents
+        assert f"<@{RESPONDER}>" in note and made["id"] in note, note
+        assert made["title"] == "INC-1: Checkout down" and "Checkout 5xx at 40%" in made["details"]
+        assert made["incident_key"].startswith("warroom-page-1-")
+        assert fake.calls_of("create_incident") == [502]  # the retry found it by its incident_key
+        assert fake.calls_of("list_incidents") == [200]
+
+        # PagerDuty acknowledges as Earline: the webhook joins INC-1 (no new incident) and she is invited.
+        assert await fake.acknowledge(made["id"]) == 202
+        assert await fake.acknowledge(made["id"]) == 202  # delivered again: still one note, one invite
+
+        async def invited() -> bool:
+            return EARLINE in sandbox.state.channels[channel].members
+
+        await eventually(invited)
+        await wait_quiet(stack, 1)
+        assert [i.incident_id for i in await stack.incidents.list()] == [1]
+        assert fake.calls_of("get_user") == [200]
+
+        # Resolving INC-1 resolves the PagerDuty incident, once; its resolve webhook posts nothing new.
+        await stack.command("resolve --now Rolled back", channel)
+
+        async def resolved() -> list[tuple[str, int]]:
+            return fake.webhooks if made["status"] == "resolved" and len(fake.webhooks) == 3 else []
+
+        assert [e for e, _ in await eventually(resolved)][-1] == "incident.resolved"
+        await wait_quiet(stack, 1)
+        said = await notes(stack, channel)
+        assert len([n for n in said if "acknowledged in PagerDuty by Earline Greenholt" in n]) == 1, said
+        assert not [n for n in said if "All alerts resolved" in n], said
+        assert fake.calls_of("update_incident") == [200]
+        assert made["resolved_by"] == "PBOTUSR"
+        assert [i.incident_id for i in await stack.incidents.list()] == [1]
+
+
+async def test_page_says_how_to_set_it_up_when_no_pager_is(
+    temporal: WorkflowEnvironment, sandbox: SandboxServer
+) -> None:
+    async with running_stack(temporal, sandbox, PAGERDUTY_API_TOKEN="", PAGERDUTY_FROM_EMAIL="") as stack:
+        channel = await declare(stack, "Checkout down")
+        answer = json.dumps(await stack.command("page payments", channel))
+        assert "Paging is not set up in this warroom" in answer, answer
+        assert "`PAGERDUTY_API_TOKEN`, `PAGERDUTY_FROM_EMAIL` for PagerDuty" in answer
+        assert "`OPSGENIE_API_KEY` for Opsgenie" in answer
+
+
+def test_page_command_grammar() -> None:
+    assert parse_command('page "Payments API" db down') == Page(target="Payments API", message="db down")
+    assert parse_command("page payments") == Page(target="payments")
+    assert parse_command("page “Payments API”") == Page(target="Payments API")
+    with pytest.raises(UsageError, match="Name who to page"):
+        parse_command("page")
+
+
+async def test_the_stand_in_checks_auth_headers_and_keys(sandbox: SandboxServer) -> None:
+    base = sandbox.url + pd_fake.PREFIX
+    good = {"Authorization": f"Token token={pd_fake.API_TOKEN}", "Accept": pd_fake.ACCEPT}
+    body: dict[str, Any] = {
+        "incident": {
+            "type": "incident",
+            "title": "x",
+            "service": {"id": "PF9KMXH", "type": "service_reference"},
+            "incident_key": "k1",
+        }
+    }
+    async with aiohttp.ClientSession() as http:
+
+        async def post(headers: dict[str, str]) -> tuple[int, Any]:
+            async with http.post(f"{base}/incidents", json=body, headers=headers) as r:
+                return r.status, await r.json()
+
+        assert (await post({**good, "Authorization": "Token token=wrong", "From": pd_fake.FROM_EMAIL}))[
+            0
+        ] == 401
+        assert (await post(good))[0] == 400  # no From
+        assert (await post({**good, "From": pd_fake.FROM_EMAIL}))[0] == 201
+        status, answer = await post({**good, "From": pd_fake.FROM_EMAIL})
+        assert status == 400 and "already exists" in answer["error"]["errors"][0]
+        sandbox.pagerduty.add_fault("create_incident", 429, retry_after=7)
+        async with http.post(
+            f"{base}/incidents", json=body, headers={**good, "From": pd_fake.FROM_EMAIL}
+        ) as r:
+            assert (r.status, r.headers["Retry-After"]) == (429, "7")
