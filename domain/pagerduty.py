@@ -109,6 +109,8 @@ def from_pagerduty_v3(data: Any) -> AlertGroup | None:
         return None
     event = V3IncidentWebhook.model_validate(data).event
     incident = event.data
+    if event.event_type == "incident.triggered" and (incident.incident_key or "").startswith(PAGE_PREFIX):
+        return None  # `/incident page` made it: its channel already says so
     labels: Labels = {"pagerduty_incident": incident.id}
     if incident.service is not None and incident.service.summary:
         labels["service"] = incident.service.summary

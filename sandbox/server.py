@@ -12,6 +12,7 @@ from sandbox.control import PLATFORM_KEY, add_routes, control_errors
 from sandbox.file_downloads import add_download_route
 from sandbox.jira import JiraFake
 from sandbox.meet import MeetFake
+from sandbox.opsgenie import OpsgenieFake
 from sandbox.pagerduty import PagerDutyFake
 from sandbox.platform import Platform
 from sandbox.state import SandboxState
@@ -73,6 +74,7 @@ class SandboxServer:
         self.meet = MeetFake()
         self.jira = JiraFake()
         self.pagerduty = PagerDutyFake(ingress=lambda: self.ingress_url)
+        self.opsgenie = OpsgenieFake(ingress=lambda: self.ingress_url)
         self.app: web.Application | None = None
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
@@ -97,7 +99,7 @@ class SandboxServer:
 
     @property
     def vendors(self) -> tuple[VendorFake, ...]:
-        return (self.zoom, self.meet, self.jira, self.pagerduty)
+        return (self.zoom, self.meet, self.jira, self.pagerduty, self.opsgenie)
 
     def vendor_settings(self, workdir: Path) -> dict[str, str]:
         """Settings pointing warroom's Zoom, Meet and Jira clients at this sandbox's stand-ins."""

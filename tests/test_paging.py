@@ -15,6 +15,7 @@ from domain.commands import parse_command
 from domain.paging import Page
 from domain.usage import UsageError
 from sandbox import SandboxServer
+from sandbox import opsgenie as og_fake
 from sandbox import pagerduty as pd_fake
 from tests.conftest import RESPONDER, Stack, eventually, running_stack
 from tests.test_incident_workflow import top_level, wait_quiet
@@ -101,12 +102,96 @@ async def test_page_once_invite_the_acknowledger_and_resolve_in_pagerduty(
 async def test_page_says_how_to_set_it_up_when_no_pager_is(
     temporal: WorkflowEnvironment, sandbox: SandboxServer
 ) -> None:
-    async with running_stack(temporal, sandbox, PAGERDUTY_API_TOKEN="", PAGERDUTY_FROM_EMAIL="") as stack:
+    unset = {"PAGERDUTY_API_TOKEN": "", "PAGERDUTY_FROM_EMAIL": "", "OPSGENIE_API_KEY": ""}
+    async with running_stack(temporal, sandbox, **unset) as stack:
         channel = await declare(stack, "Checkout down")
         answer = json.dumps(await stack.command("page payments", channel))
         assert "Paging is not set up in this warroom" in answer, answer
         assert "`PAGERDUTY_API_TOKEN`, `PAGERDUTY_FROM_EMAIL` for PagerDuty" in answer
         assert "`OPSGENIE_API_KEY` for Opsgenie" in answer
+
+
+def opsgenie_webhook(action: str, *, alias: str = "checkout-5xx", username: str = "System") -> dict[str, Any]:
+    """An alert action as Opsgenie's Webhook integration documents it."""
+    return {
+        "action": action,
+        "alert": {
+            "alertId": "70413a06-38d6-4c85-92b8-5ebc900d42e2-1563786023001",
+            "message": "Checkout 5xx above 5%",
+            "tags": ["checkout", "prod"],
+            "tinyId": "42",
+            "entity": "checkout-api",
+            "alias": alias,
+            "createdAt": 1563786023001,
+            "updatedAt": 1563786023002000000,
+            "username": username,
+            "userId": "b3e9d7a2-6a1c-4c28-9b1f-1a2b3c4d5e6f" if "@" in username else "",
+            "description": "5xx ratio 7% for 5 minutes",
+            "team": "",
+            "responders": [{"id": "4513b7ea-3b91-438f-b7e4-e3e54af9147c", "type": "team"}],
+            "actions": [],
+            "details": {},
+            "priority": "P2",
+            "source": "Prometheus",
+        },
+        "source": {"name": "", "type": "API"},
+        "integrationName": "Webhook",
+        "integrationId": "8c5d8a7e-7bd4-4b0c-9f58-8c1c5b7e0b8c",
+        "integrationType": "Webhook",
+    }
+
+
+async def test_opsgenie_webhooks_declare_and_join_and_page_once_and_close_on_resolve(
+    temporal: WorkflowEnvironment, sandbox: SandboxServer
+) -> None:
+    fake = sandbox.opsgenie
+    settings = {"OPSGENIE_WEBHOOK_TOKEN": SecretStr(og_fake.WEBHOOK_TOKEN), "WARROOM_PAGER": "opsgenie"}
+    async with running_stack(temporal, sandbox, **settings) as stack, aiohttp.ClientSession() as http:
+        await stack.slack.add_user(EARLINE, name="earline", email="earline@example.com")
+        url = f"http://127.0.0.1:{stack.web.port}/alerts/opsgenie"
+
+        async def send(payload: Any, token: str = og_fake.WEBHOOK_TOKEN) -> tuple[int, Any]:
+            async with http.post(url, json=payload, headers={"Authorization": f"Bearer {token}"}) as r:
+                return r.status, await r.json()
+
+        assert (await send(opsgenie_webhook("Create"), token="wrong"))[0] == 401
+        for action in ("declared", "joined"):  # Opsgenie delivers at least once
+            status, answer = await send(opsgenie_webhook("Create"))
+            assert (status, answer["action"], answer["incident"]) == (202, action, "INC-1")
+        assert (await stack.state(1)).severity.value == "sev2"
+        channel = await stack.incident_channel(1)
+
+        # The create works but its answer is lost: the retry's create is folded into the same alert.
+        fake.add_fault("create_alert", 502, after_effect=True)
+        await stack.command("page Payments Checkout is down", channel)
+
+        async def paged() -> list[str]:
+            return [n for n in await notes(stack, channel) if n.startswith(":pager:")]
+
+        [note] = await eventually(paged)
+        assert "Paged *Payments* through Opsgenie" in note, note
+        [alert] = fake.alerts
+        assert alert["alias"].startswith("warroom-page-1-") and alert["responders"] == [
+            {"name": "Payments", "type": "team"}
+        ]
+        assert fake.calls_of("create_alert") == [502, 202]
+        assert (await stack.state(1)).paging.links[0].vendor_id == alert["id"]
+
+        # Acknowledged by Earline (her Opsgenie username is her email): she joins the channel.
+        assert await fake.acknowledge(alert["alias"], "earline@example.com") == 202
+
+        async def invited() -> bool:
+            return EARLINE in sandbox.state.channels[channel].members
+
+        await eventually(invited)
+        await stack.command("resolve --now Rolled back", channel)
+
+        async def closed() -> bool:
+            return alert["status"] == "closed"
+
+        await eventually(closed)
+        assert fake.calls_of("close_alert") == [202]
+        assert [i.incident_id for i in await stack.incidents.list()] == [1]
 
 
 def test_page_command_grammar() -> None:
