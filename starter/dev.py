@@ -144,11 +144,13 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
 
 
 def with_sandbox_vendors(settings: Settings, sandbox: SandboxServer, state_dir: Path) -> Settings:
-    """Zoom, Meet and Jira that are not set up point at the sandbox's stand-ins, and every incident gets a
-    (sandbox) Zoom call unless WARROOM_CALL_PROVIDER says otherwise: `warroom dev` shows the whole product."""
+    """Zoom, Meet, Jira, PagerDuty and Opsgenie that are not set up point at the sandbox's stand-ins, and
+    every incident gets a (sandbox) Zoom call unless WARROOM_CALL_PROVIDER says otherwise: `warroom dev` shows
+    the whole product."""
     stand_ins = sandbox.vendor_settings(state_dir)
     chosen: dict[str, object] = {}
-    for integration, prefix in (("zoom", "ZOOM_"), ("meet", "GOOGLE_"), ("jira", "JIRA_")):
+    vendors = (("zoom", "ZOOM_"), ("meet", "GOOGLE_"), ("jira", "JIRA_"), ("pagerduty", "PAGERDUTY_"))
+    for integration, prefix in (*vendors, ("opsgenie", "OPSGENIE_")):
         if settings.missing_for(integration):
             chosen.update({k: v for k, v in stand_ins.items() if k.startswith(prefix)})
     if settings.call_provider == "none" and "ZOOM_API_URL" in chosen:
@@ -161,6 +163,10 @@ def with_sandbox_vendors(settings: Settings, sandbox: SandboxServer, state_dir: 
 def _seed_workspace(sandbox: SandboxServer) -> str:
     """#general to run commands in and #incidents as the broadcast channel; returns the latter's ID."""
     sandbox.state.create_human_channel("general", members=[DEV_USER])
+    # the PagerDuty stand-in's on-call user: acknowledging as her (/_sandbox/pagerduty/acknowledge) adds her
+    sandbox.state.add_user(
+        "U0EARLINE", name="earline", real_name="Earline Greenholt", email="earline@example.com"
+    )
     return sandbox.state.create_human_channel("incidents", members=[DEV_USER]).id
 
 
@@ -186,4 +192,5 @@ def _print_endpoints(port: int, opts: DevOptions, sandbox_url: str | None, metri
     if sandbox_url:
         print(f"  Slack sandbox  : {sandbox_url}  (no SLACK_BOT_TOKEN set)")
         print(f"  Zoom/Meet/Jira : stand-ins at {sandbox_url}/zoom, /meet, /jira (unless configured)")
+        print(f"  PagerDuty/Opsgenie: stand-ins at {sandbox_url}/pagerduty, /opsgenie (unless configured)")
         print('  try            : warroom slack "/incident declare sev2 Checkout latency above 2s"')
