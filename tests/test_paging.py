@@ -4,15 +4,18 @@ stand-in (sandbox/pagerduty.py), whose acknowledgement comes back as a signed V3
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from pydantic import SecretStr
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from activities.pager import PagerActivities
 from domain.commands import parse_command
-from domain.paging import Page
+from domain.paging import Page, PageRequest
+from domain.settings import Settings
 from domain.usage import UsageError
 from sandbox import SandboxServer
 from sandbox import opsgenie as og_fake
@@ -109,6 +112,10 @@ async def test_page_says_how_to_set_it_up_when_no_pager_is(
         assert "Paging is not set up in this warroom" in answer, answer
         assert "`PAGERDUTY_API_TOKEN`, `PAGERDUTY_FROM_EMAIL` for PagerDuty" in answer
         assert "`OPSGENIE_API_KEY` for Opsgenie" in answer
+        # Without OPSGENIE_WEBHOOK_TOKEN (or WARROOM_ALERT_TOKEN) Opsgenie's webhook route is closed.
+        url = f"http://127.0.0.1:{stack.web.port}/alerts/opsgenie"
+        async with aiohttp.ClientSession() as http, http.post(url, json=opsgenie_webhook("Create")) as r:
+            assert r.status == 403 and "OPSGENIE_WEBHOOK_TOKEN" in (await r.json())["error"]
 
 
 def opsgenie_webhook(action: str, *, alias: str = "checkout-5xx", username: str = "System") -> dict[str, Any]:
@@ -187,7 +194,7 @@ async def test_opsgenie_webhooks_declare_and_join_and_page_once_and_close_on_res
         await stack.command("resolve --now Rolled back", channel)
 
         async def closed() -> bool:
-            return alert["status"] == "closed"
+            return alert["status"] == "closed" and bool(fake.calls_of("close_alert"))
 
         await eventually(closed)
         assert fake.calls_of("close_alert") == [202]
@@ -231,3 +238,18 @@ async def test_the_stand_in_checks_auth_headers_and_keys(sandbox: SandboxServer)
             f"{base}/incidents", json=body, headers={**good, "From": pd_fake.FROM_EMAIL}
         ) as r:
             assert (r.status, r.headers["Retry-After"]) == (429, "7")
+
+
+async def test_a_second_create_with_the_same_key_returns_the_first_incident(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """PagerDuty refuses a second open incident with the same `incident_key` (400): the activity looks the key
+    up and answers with the incident the first create made."""
+    settings = Settings(**sandbox.vendor_settings(tmp_path))
+    req = PageRequest(provider="pagerduty", key="warroom-page-7-abc", target="Payments API", title="INC-7: x")
+    env = ActivityEnvironment()
+    first = await env.run(PagerActivities(settings).page, req)
+    again = await env.run(PagerActivities(settings).page, req)
+    assert again == first and len(sandbox.pagerduty.incidents) == 1
+    assert sandbox.pagerduty.calls_of("create_incident") == [201, 400]
+    assert sandbox.pagerduty.calls_of("list_incidents") == [200]

@@ -69,11 +69,9 @@ class Paging:
         """An acknowledgement of one of this incident's pages: its responder is invited (once)."""
         p = self._s.paging
         who = group.responder
-        if (
-            who is None
-            or not p.links
-            or group.dedup_key not in {directory_key(x.provider, x.key) for x in p.links}
-        ):
+        mine = {directory_key(x.provider, x.key) for x in p.links}
+        mine |= {directory_key(x.order.provider, x.key) for x in p.pending}  # acknowledged before it answered
+        if who is None or group.dedup_key not in mine:
             return
         ident = who.user_id or who.email
         if not ident or ident in p.invited or any((r.user_id or r.email) == ident for r in p.invites):
