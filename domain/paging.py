@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.alerts import Responder, hash_key
+from domain.alerts import AlertGroup, Responder, hash_key
 from domain.base import Model
 from domain.usage import UsageError, clean_text, quote, usage_for
 
@@ -106,6 +106,20 @@ class PagingState(Model):
     links: tuple[PageLink, ...] = ()
     invites: tuple[Responder, ...] = ()  # acknowledgements whose responder is still to be invited
     invited: tuple[str, ...] = ()  # responders (vendor user ID or email) already handled
+
+
+def acknowledged(p: PagingState, group: AlertGroup) -> PagingState:
+    """An acknowledgement of one of the incident's pages (made, or still being made): its responder is to be
+    invited, once. Anything else changes nothing (an incident that never paged has no keys to match)."""
+    who = group.responder
+    mine = {directory_key(x.provider, x.key) for x in p.links}
+    mine |= {directory_key(x.order.provider, x.key) for x in p.pending}
+    if who is None or group.dedup_key not in mine:
+        return p
+    ident = who.user_id or who.email
+    if not ident or ident in p.invited or any((r.user_id or r.email) == ident for r in p.invites):
+        return p
+    return p.model_copy(update={"invites": (*p.invites, who)})
 
 
 # --- activities' inputs and outputs ------------------------------------------------------------------------

@@ -41,7 +41,6 @@ with workflow.unsafe.imports_passed_through():
         TicketOrder,
         TimelineEvent,
     )
-    from domain.paging import PageOrder
     from domain.vocab import Stage, Status, incident_label
     from workflows import attributes, broadcasts, directory_link, observe, patches, remind, transitions
     from workflows.alerting import alerts_fired as take_alerts
@@ -49,10 +48,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.archive import TimelineArchive
     from workflows.channel import Channel
     from workflows.context import IncidentContext, reject
-    from workflows.integrations import KINDS, Integrations
+    from workflows.integrations import KINDS, Integrations, PagingUpdates
     from workflows.nudges import Nudges
     from workflows.outbox import Outbox
-    from workflows.paging import Paging
 
 
 # Status updates refused (the caller is told to resend) while this many announcements wait: the queue, carried
@@ -61,8 +59,8 @@ MAX_QUEUED = 100
 
 
 @workflow.defn
-class IncidentWorkflow:
-    """An incident: its channel, stage, severity, commander, broadcast threads and timeline."""
+class IncidentWorkflow(PagingUpdates):
+    """An incident: its channel, stage, severity, commander, broadcast threads, timeline (+ PagingUpdates)."""
 
     @workflow.init
     def __init__(self, inp: IncidentInput) -> None:
@@ -73,7 +71,6 @@ class IncidentWorkflow:
         self._outbox = Outbox(self._ctx)
         self._integrations = Integrations(self._ctx)
         self._archive = TimelineArchive(self._ctx)
-        self._paging = Paging(self._ctx)
         if inp.state is None and d.call_provider is not None:
             transitions.order_call(self._s, d.call_provider)
 
@@ -91,10 +88,7 @@ class IncidentWorkflow:
         attributes.sync(s)
         # Zoom, Meet and Jira run beside the Slack work, so a slow or failing vendor never holds up updates.
         integrations = [asyncio.create_task(self._integrations.loop(k)) for k in KINDS]
-        integrations += [
-            asyncio.create_task(Nudges(self._ctx).loop()),
-            asyncio.create_task(self._paging.loop()),
-        ]
+        integrations.append(asyncio.create_task(Nudges(self._ctx).loop()))
         if not s.channel_ready and s.channel_error is None:
             await Channel(self._ctx, self._outbox).open()
         self._ctx.opening = False
@@ -122,9 +116,6 @@ class IncidentWorkflow:
                     workflow.continue_as_new(IncidentInput(declaration=self._declaration, state=s))
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._integrations.finish(self._outbox)
-        await self._paging.finish(
-            self._outbox
-        )  # resolves the pages; nothing for an incident that never paged
         await self._outbox.drain()
         for task in integrations:
             task.cancel()
@@ -135,11 +126,7 @@ class IncidentWorkflow:
 
     def _should_continue_as_new(self) -> bool:
         """Suggested by Temporal, and no call or ticket in flight (a new run would create it again)."""
-        return (
-            workflow.info().is_continue_as_new_suggested()
-            and self._integrations.idle()
-            and self._paging.idle()
-        )
+        return workflow.info().is_continue_as_new_suggested() and self._integrations.idle()
 
     def _hand_over_queued_work(self) -> bool:
         return self._should_continue_as_new() and workflow.patched(patches.CONTINUE_WITH_QUEUED_WORK)
@@ -350,16 +337,6 @@ class IncidentWorkflow:
             reject(f"A Jira issue for follow-up #{t.followup_id} is being created.")
 
     @workflow.update
-    def page(self, order: PageOrder) -> CommandReply:
-        """`/incident page`: pages through PagerDuty or Opsgenie (workflows.paging; new update, no patch)."""
-        return self._paging.order(order)
-
-    @page.validator
-    def _validate_page(self, order: PageOrder) -> None:
-        self._validate_open()
-        self._paging.validate(order)
-
-    @workflow.update
     def start_debrief(self, start: DebriefStart) -> CommandReply:
         """`/incident debrief`: a call for the hot debrief and a "things to revisit" thread in the channel."""
         s = self._s
@@ -412,7 +389,6 @@ class IncidentWorkflow:
         """Monitoring sent this incident's alert group again: new alerts are posted once, in the channel
         only; repeats change nothing; "all resolved" is noted (and moves to Mitigated when configured)."""
         mitigate = take_alerts(self._s, workflow.now(), group)
-        self._paging.acknowledged(group)
         self._ctx.report()
         if mitigate:
             self._move_stage(Stage.MITIGATED, f"alerts resolved ({group.source})", None)

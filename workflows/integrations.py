@@ -1,5 +1,6 @@
-"""Zoom/Meet calls and Jira issues: each kind worked through in order by a loop of its own, beside the Slack
-work, so a slow or failing vendor never holds up updates. Runs inside the workflow."""
+"""Zoom/Meet calls, Jira issues and pages (workflows.paging): each kind worked through in order by a loop of
+its own, beside the Slack work, so a slow or failing vendor never holds up updates. Runs inside the
+workflow."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows import transitions
     from workflows.context import IncidentContext
     from workflows.outbox import Outbox
+    from workflows.paging import Paging, PagingUpdates
 
-KINDS = ("calls", "tickets")
+KINDS = ("calls", "tickets", "pages")
+__all__ = ["KINDS", "Integrations", "PagingUpdates"]  # PagingUpdates: IncidentWorkflow's `page` update
 
 
 class Integrations:
@@ -24,6 +27,7 @@ class Integrations:
     def __init__(self, ctx: IncidentContext) -> None:
         self._ctx = ctx
         self._s = ctx.s
+        self.paging = Paging(ctx)
 
     def _pending(self, kind: str) -> list[PendingCall] | list[PendingTicket]:
         return self._s.pending_calls if kind == "calls" else self._s.pending_tickets
@@ -31,6 +35,8 @@ class Integrations:
     async def loop(self, kind: str) -> None:
         """Works through pending calls (or tickets) in order; an item leaves the queue once done or given up,
         so continue-as-new (which waits for an empty queue) never repeats one."""
+        if kind == "pages":
+            return await self.paging.loop()
         while True:
             await workflow.wait_condition(lambda: bool(self._pending(kind)))
             order = self._pending(kind)[0]
@@ -41,13 +47,14 @@ class Integrations:
             self._pending(kind).pop(0)
 
     def idle(self) -> bool:
-        return not self._s.pending_calls and not self._s.pending_tickets
+        return not self._s.pending_calls and not self._s.pending_tickets and self.paging.idle()
 
     async def finish(self, outbox: Outbox) -> None:
         """Before completing: lets calls and tickets in flight finish, posting updates meanwhile."""
         while not self.idle():
             await workflow.wait_condition(lambda: outbox.has_work() or self.idle())
             await outbox.drain()
+        await self.paging.finish(outbox)  # resolves the pages; nothing for an incident that never paged
 
     async def _start_call(self, order: PendingCall) -> None:
         s = self._s

@@ -2,11 +2,15 @@
 resolving the pages when the incident resolves. Runs inside the workflow, beside the Slack work (a pager that
 is down never holds up the incident: its failure is one note in the channel).
 
-No patch: every path here starts from `s.paging`, which only the new `page` update fills, so no recorded
-history takes one (`acknowledged` does nothing for an incident without links; `finish` nothing without pages).
+IncidentWorkflow gets the `page` update from `PagingUpdates`; `Integrations` runs the loop and `finish`, and
+`workflows.alerting` notes acknowledgements (`domain.paging.acknowledged`). No patch: every path here starts
+from `s.paging`, which only the new `page` update fills, so no recorded history takes one (`acknowledged`
+changes nothing for an incident that never paged; `finish` does nothing without pages).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from temporalio import workflow
 
@@ -14,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from activities import slack_render as render
     from activities.pager import PagerActivities
     from activities.slack_invite import SlackInviteActivities
-    from domain.alerts import AlertGroup, Responder
+    from domain.alerts import Responder
     from domain.models import CommandReply
     from domain.paging import (
         PAGE_PREFIX,
@@ -27,10 +31,13 @@ with workflow.unsafe.imports_passed_through():
         PendingPage,
         directory_key,
     )
-    from domain.vocab import incident_label
+    from domain.vocab import Status, incident_label
     from workflows import directory_link
     from workflows.context import IncidentContext, reject
     from workflows.outbox import Outbox
+
+if TYPE_CHECKING:
+    from workflows.integrations import Integrations
 
 SLACK_CHANNEL_URL = "https://slack.com/app_redirect?channel={}"
 MAX_PAGES = 20  # pages one incident may make (each one wakes people)
@@ -45,6 +52,8 @@ class Paging:
 
     def validate(self, order: PageOrder) -> None:
         p = self._s.paging
+        if self._s.status is Status.RESOLVED:
+            reject(f"{incident_label(self._s.incident_id)} is already resolved.")
         if len(p.links) + len(p.pending) >= MAX_PAGES:
             reject(
                 f"This incident has paged {MAX_PAGES} times; page from {PAGER_LABELS[order.provider]} itself."
@@ -64,19 +73,6 @@ class Paging:
         return CommandReply(
             text=f"Paging *{render.safe(order.target)}* through {vendor}; the page will be posted here."
         )
-
-    def acknowledged(self, group: AlertGroup) -> None:
-        """An acknowledgement of one of this incident's pages: its responder is invited (once)."""
-        p = self._s.paging
-        who = group.responder
-        mine = {directory_key(x.provider, x.key) for x in p.links}
-        mine |= {directory_key(x.order.provider, x.key) for x in p.pending}  # acknowledged before it answered
-        if who is None or group.dedup_key not in mine:
-            return
-        ident = who.user_id or who.email
-        if not ident or ident in p.invited or any((r.user_id or r.email) == ident for r in p.invites):
-            return
-        self._s.paging = p.model_copy(update={"invites": (*p.invites, who)})
 
     # --- the loop ---------------------------------------------------------------------------------------
 
@@ -185,3 +181,18 @@ class Paging:
                 links = list(self._s.paging.links)
                 links[index] = link.model_copy(update={"resolved": True})
                 self._s.paging = self._s.paging.model_copy(update={"links": tuple(links)})
+
+
+class PagingUpdates:
+    """IncidentWorkflow's `page` update (new: no recorded history calls it); the work is `Paging`'s."""
+
+    _integrations: Integrations
+
+    @workflow.update
+    def page(self, order: PageOrder) -> CommandReply:
+        """`/incident page`: pages through PagerDuty or Opsgenie."""
+        return self._integrations.paging.order(order)
+
+    @page.validator
+    def _validate_page(self, order: PageOrder) -> None:
+        self._integrations.paging.validate(order)
