@@ -9,11 +9,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.pager import PagerActivities
 from domain.commands import parse_command
+from domain.opsgenie import from_opsgenie
 from domain.paging import Page, PageRequest
 from domain.settings import Settings
 from domain.usage import UsageError
@@ -253,3 +254,17 @@ async def test_a_second_create_with_the_same_key_returns_the_first_incident(
     assert again == first and len(sandbox.pagerduty.incidents) == 1
     assert sandbox.pagerduty.calls_of("create_incident") == [201, 400]
     assert sandbox.pagerduty.calls_of("list_incidents") == [200]
+
+
+def test_opsgenie_actions_and_priorities() -> None:
+    assert from_opsgenie(opsgenie_webhook("AddNote")) is None
+    create = from_opsgenie(opsgenie_webhook("Create"))
+    assert create is not None and create.severity.value == "sev2" and create.status == "firing"
+    closed = from_opsgenie(opsgenie_webhook("Close"))
+    assert closed is not None and closed.status == "resolved" and closed.dedup_key == create.dedup_key
+    ack = from_opsgenie(opsgenie_webhook("Acknowledge", username="earline@example.com"))
+    assert ack is not None and ack.responder is not None and ack.responder.email == "earline@example.com"
+    own = opsgenie_webhook("Create", alias="warroom-page-3-0123456789abcdef")
+    assert from_opsgenie(own) is None  # warroom's own page: the channel already says so
+    with pytest.raises(ValidationError):
+        from_opsgenie({"action": "Create", "alert": {"message": "no alertId"}})

@@ -59,7 +59,7 @@ class Paging:
                 f"This incident has paged {MAX_PAGES} times; page from {PAGER_LABELS[order.provider]} itself."
             )
         if any(q.order.target.casefold() == order.target.casefold() for q in p.pending):
-            reject(f"{order.target} is being paged; the page will be posted here in a moment.")
+            reject(f"{render.safe(order.target)} is being paged; the page will be posted here in a moment.")
 
     def order(self, order: PageOrder) -> CommandReply:
         """Queues the page; its key is made here, once, so every retry sends the same one."""
