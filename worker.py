@@ -22,9 +22,11 @@ from temporalio.worker import Worker
 
 from activities.calls import providers_from
 from activities.jira import JiraActivities
+from activities.pager import PagerActivities
 from activities.slack import SlackActivities
 from activities.slack_base import CALL_TIMEOUT
 from activities.slack_dm import SlackDmActivities
+from activities.slack_invite import SlackInviteActivities
 from activities.slack_timeline import SlackTimelineActivities
 from activities.statuspage import StatuspageActivities
 from activities.telemetry import IntegrationFailures
@@ -157,6 +159,20 @@ def activities_for(
         providers_from(settings, session).create_call,
         JiraActivities(settings, session).create_ticket,
         StatuspageActivities(settings, session).publish_statuspage,
+        *pager_activities(settings, slack, session),
+    ]
+
+
+def pager_activities(
+    settings: Settings, slack: AsyncWebClient, session: aiohttp.ClientSession | None
+) -> list[Any]:
+    """`/incident page`: the pagers (PagerDuty, Opsgenie) and inviting whoever acknowledges."""
+    pager = PagerActivities(settings, session)
+    return [
+        pager.page,
+        pager.responder_email,
+        pager.resolve_page,
+        SlackInviteActivities(slack).invite_by_email,
     ]
 
 

@@ -32,6 +32,7 @@ REPEATABLE = frozenset(
     {
         "auth.test",
         "users.info",
+        "users.lookupByEmail",
         "conversations.history",
         "conversations.replies",
         "conversations.info",

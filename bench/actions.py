@@ -104,10 +104,25 @@ def alertmanager_payload(mark: str) -> dict[str, Any]:
     }
 
 
-async def alert(stack: Stack) -> Sent:
+def pagerduty_payload(mark: str) -> dict[str, Any]:
+    """A PagerDuty V3 `incident.triggered` webhook for a new PagerDuty incident, so it declares one."""
+    now = datetime.now(UTC).isoformat()
+    service = {"id": "PBENCH1", "type": "service_reference", "summary": "Bench service"}
+    incident = {"id": f"P{mark.upper()}", "type": "incident", "title": f"bench {mark}", "number": 1}
+    incident |= {"status": "triggered", "urgency": "high", "service": service, "html_url": ""}
+    event = {"id": f"E{mark}", "event_type": "incident.triggered", "resource_type": "incident"}
+    return {"event": {**event, "occurred_at": now, "agent": None, "data": incident}}
+
+
+async def alert(stack: Stack, source: str = "alertmanager") -> Sent:
+    """A firing Alertmanager group (or PagerDuty incident) never seen before: it declares an incident."""
     mark = stack.marks.next()
     at = time.perf_counter()
-    ack = await stack.ingress[1].alertmanager(alertmanager_payload(mark))
+    ingress = stack.ingress[1]
+    if source == "pagerduty":
+        ack = await ingress.pagerduty(pagerduty_payload(mark))
+    else:
+        ack = await ingress.alertmanager(alertmanager_payload(mark))
     if ack.status == 202:
         stack.open_incidents += 1
     return Sent(mark, at, ack)

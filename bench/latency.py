@@ -124,14 +124,14 @@ async def rate_limited_fanout(stack: Stack, incident: Incident, burst: int) -> d
     }
 
 
-async def alert_latency(stack: Stack, runs: int) -> dict[str, Any]:
-    """Alertmanager webhook -> overview in the broadcast channel, if this build has the route."""
-    if not await stack.ingress[1].has_route("/alerts/alertmanager"):
-        return {"skipped": "this build has no POST /alerts/alertmanager route"}
+async def alert_latency(stack: Stack, runs: int, source: str = "alertmanager") -> dict[str, Any]:
+    """Alertmanager (or PagerDuty) webhook -> overview in the broadcast channel, if the route exists."""
+    if not await stack.ingress[1].has_route(f"/alerts/{source}"):
+        return {"skipped": f"this build has no POST /alerts/{source} route"}
     targets = stack.channels(1)
     ack_ms, overview_ms = [], []
     for _ in range(runs):
-        sent = await actions.alert(stack)
+        sent = await actions.alert(stack, source)
         ack_ms.append(sent.ack.ms if sent.ack.status == 202 else LOST)
         overview_ms.append(await actions.landed(stack, sent, targets))
     return {"ack_ms": dist(ack_ms), "alert_to_overview_ms": dist(overview_ms)}

@@ -93,8 +93,8 @@ def _fanout(r: dict[str, Any]) -> str:
     )
 
 
-def _alert(r: dict[str, Any]) -> str:
-    a = dig(r, "alertmanager")
+def _alert(r: dict[str, Any], source: str = "alertmanager") -> str:
+    a = dig(r, source)
     if not a:
         return "-"
     return f"skipped: {a['skipped']}" if "skipped" in a else pair(a["alert_to_overview_ms"])
@@ -212,6 +212,7 @@ ROWS = [
         _latency_ratio("latency_10_channels", "reaction_to_broadcast_ms"),
     ),
     Row("Alertmanager alert → overview in the broadcast channel", _alert),
+    Row("PagerDuty webhook → overview in the broadcast channel", lambda r: _alert(r, "pagerduty")),
     Row("update fan-out to 10 channels at Slack's 1 post/s/channel, ms", _fanout),
     Row(
         "sustained updates/s over 100 open incidents (p99 → broadcast < 1 s)",

@@ -103,6 +103,12 @@ class Ingress:
         headers = {"Content-Type": JSON_CONTENT_TYPE, "Authorization": f"Bearer {ALERT_TOKEN}"}
         return await self._post("/alerts/alertmanager", body, headers)
 
+    async def pagerduty(self, payload: dict[str, Any]) -> Ack:
+        """A PagerDuty V3 webhook; the bench's ingress has no PAGERDUTY_WEBHOOK_SECRET: the bearer token."""
+        body = json.dumps(payload).encode()
+        headers = {"Content-Type": JSON_CONTENT_TYPE, "Authorization": f"Bearer {ALERT_TOKEN}"}
+        return await self._post("/alerts/pagerduty", body, headers)
+
     async def has_route(self, path: str) -> bool:
         async with self.http.post(self.base_url + path, json={}) as response:
             return response.status not in (404, 405)

@@ -63,6 +63,7 @@ async def _sequential(stack: Stack, plan: Plan, result: dict[str, Any]) -> None:
     _say(stack, "fan-out under Slack's per-channel rate limit")
     result["rate_limited_fanout"] = await latency.rate_limited_fanout(stack, ten[0], plan.burst)
     result["alertmanager"] = await latency.alert_latency(stack, plan.runs)
+    result["pagerduty"] = await latency.alert_latency(stack, plan.runs, "pagerduty")
 
 
 async def _load(stack: Stack, plan: Plan, result: dict[str, Any]) -> None:

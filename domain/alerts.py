@@ -112,6 +112,17 @@ class AlertItem(BaseModel):
     distinct: Labels = Field(default_factory=dict)  # the labels that tell it from the rest of its group
 
 
+class Responder(BaseModel):
+    """Who acknowledged a page in the pager (PagerDuty user ID, or Opsgenie's username, its email)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: Literal["pagerduty", "opsgenie"]
+    user_id: str = ""
+    email: str = ""
+    name: str = ""
+
+
 class AlertGroup(BaseModel):
     """One notification, normalised: crosses into the workflow (no secrets, bounded size)."""
 
@@ -126,6 +137,7 @@ class AlertGroup(BaseModel):
     alerts: tuple[AlertItem, ...] = ()
     external_url: str = ""
     truncated: int = 0  # alerts left out of `alerts`
+    responder: Responder | None = None  # an acknowledgement: who, so a paged incident can invite them
 
 
 def hash_key(source: str, raw: str) -> str:

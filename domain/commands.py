@@ -10,8 +10,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from domain.paging import Page, parse_page
+from domain.remind_commands import CancelReminder, ListReminders, Remind, parse_remind
 from domain.statuspage import PublicCommand, is_public_update, parse_public
-from domain.timeexpr import split_when
 from domain.usage import (
     DEFAULT_COMMAND_NAME,
     HELP_TEXT,
@@ -38,8 +39,6 @@ TICKET_SUMMARY_MAX = 255  # Jira's limit for a summary
 UserId = Annotated[str, Field(pattern=r"^[UW][A-Z0-9]{1,30}$")]
 ChannelId = Annotated[str, Field(pattern=r"^[CG][A-Z0-9]{1,30}$")]
 RoleName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,30}$")]
-_REMINDER_ID = r"[A-Za-z0-9_.:-]{1,100}"
-ReminderId = Annotated[str, Field(pattern=rf"^{_REMINDER_ID}$")]
 Text = Annotated[str, Field(max_length=TEXT_MAX)]
 
 
@@ -99,23 +98,6 @@ class StartCall(_Command):
 class CreateTicket(_Command):
     kind: Literal["create_ticket"] = "create_ticket"
     summary: Annotated[str, Field(min_length=1, max_length=TICKET_SUMMARY_MAX)]
-
-
-class Remind(_Command):
-    """DM the caller `text` at `when` (an expression for `domain.timeexpr.resolve_when`)."""
-
-    kind: Literal["remind"] = "remind"
-    when: Annotated[str, Field(min_length=1)]
-    text: Annotated[str, Field(min_length=1, max_length=TEXT_MAX)]
-
-
-class CancelReminder(_Command):
-    kind: Literal["cancel_reminder"] = "cancel_reminder"
-    reminder_id: ReminderId
-
-
-class ListReminders(_Command):
-    kind: Literal["list_reminders"] = "list_reminders"
 
 
 class Broadcast(_Command):
@@ -194,6 +176,7 @@ Command = Annotated[
     | ListFollowups
     | Debrief
     | SplitGroup
+    | Page
     | Resolve
     | PublicCommand,  # Statuspage: domain.statuspage
     Field(discriminator="kind"),
@@ -334,22 +317,6 @@ def _parse_followup(rest: str) -> AddFollowup | TicketFollowup:
     return AddFollowup(text=_text("followup", rest, "follow-up text"))
 
 
-def _parse_remind(rest: str) -> Remind | CancelReminder | ListReminders:
-    parts = rest.split(None, 1)
-    if parts and parts[0].lower() == "cancel":
-        ids = parts[1].split() if len(parts) > 1 else []
-        if len(ids) != 1 or not re.fullmatch(_REMINDER_ID, ids[0]):
-            raise UsageError("Give the ID of one reminder, as `reminders` lists it.", usage_for("remind"))
-        return CancelReminder(reminder_id=ids[0])
-    if parts and parts[0].lower() == "list" and len(parts) == 1:
-        return ListReminders()
-    try:
-        when, text = split_when(rest)
-    except UsageError as e:
-        raise e.with_usage(usage_for("remind")) from None
-    return Remind(when=when, text=_text("remind", text, "text to remind you of"))
-
-
 def _parse_broadcast(rest: str) -> Broadcast:
     tokens = ref_tokens(rest.replace(",", " "))
     if not tokens or (tokens[0].lower() in ("show", "list") and len(tokens) == 1):
@@ -403,7 +370,9 @@ def _dispatch(text: str) -> Command:
         case "jira":
             return CreateTicket(summary=_text("jira", rest, "summary", limit=TICKET_SUMMARY_MAX))
         case "remind":
-            return _parse_remind(rest)
+            return parse_remind(rest, lambda body: _text("remind", body, "text to remind you of"))
+        case "page":
+            return parse_page(rest)
         case "broadcast":
             return _parse_broadcast(rest)
         case "role":

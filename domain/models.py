@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 from domain.alerts import AlertGroup
 from domain.base import Model as Model
 from domain.naming import DEFAULT_CHANNEL_TEMPLATE
+from domain.paging import PagingState
 from domain.requests import BroadcastChange as BroadcastChange
 from domain.requests import CallProviderName as CallProviderName
 from domain.requests import CallStart as CallStart
@@ -308,6 +309,7 @@ class IncidentState(BaseModel):
     debrief_requested: bool = False
     stage_reached: dict[str, datetime] = Field(default_factory=dict)  # stage -> when it was first reached
     statuspage: StatuspageState = Field(default_factory=StatuspageState)  # the public status page's side
+    paging: PagingState = Field(default_factory=PagingState)  # `/incident page` (domain.paging)
 
     @model_validator(mode="before")
     @classmethod

@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from domain.alerts import AlertGroup, AlertItem, Labels, Loose, clip, hash_key, map_severity
+from domain.alerts import AlertGroup, AlertItem, Labels, Loose, Responder, clip, hash_key, map_severity
+from domain.paging import PAGE_PREFIX, directory_key
 from domain.vocab import Severity
 
 V3_HANDLED = {"incident.triggered", "incident.acknowledged", "incident.resolved"}
@@ -86,6 +87,15 @@ class V3IncidentWebhook(Loose):
     event: V3IncidentEvent
 
 
+def v3_key(incident: V3Incident) -> str:
+    """One warroom incident per PagerDuty incident; one that `/incident page` made (its `incident_key` is the
+    page's key) belongs to the incident that paged (domain.paging.directory_key)."""
+    key = incident.incident_key or ""
+    if key.startswith(PAGE_PREFIX):
+        return directory_key("pagerduty", key)
+    return hash_key("pagerduty", incident.id)
+
+
 def v3_severity(incident: V3Incident) -> Severity:
     if incident.priority is not None and incident.priority.summary.strip().upper() == "P1":
         return Severity.SEV1
@@ -99,6 +109,8 @@ def from_pagerduty_v3(data: Any) -> AlertGroup | None:
         return None
     event = V3IncidentWebhook.model_validate(data).event
     incident = event.data
+    if event.event_type == "incident.triggered" and (incident.incident_key or "").startswith(PAGE_PREFIX):
+        return None  # `/incident page` made it: its channel already says so
     labels: Labels = {"pagerduty_incident": incident.id}
     if incident.service is not None and incident.service.summary:
         labels["service"] = incident.service.summary
@@ -116,6 +128,7 @@ def from_pagerduty_v3(data: Any) -> AlertGroup | None:
         url=incident.html_url,
     )
     items: tuple[AlertItem, ...] = (item,)
+    responder = None
     if event.event_type == "incident.acknowledged":
         who = event.agent.summary if event.agent and event.agent.summary else "someone"
         ack = AlertItem(
@@ -127,9 +140,12 @@ def from_pagerduty_v3(data: Any) -> AlertGroup | None:
             url=incident.html_url,
         )
         items = (ack,)  # the incident itself is already shown
+        if event.agent is not None and event.agent.type.startswith("user") and event.agent.id:
+            responder = Responder(provider="pagerduty", user_id=event.agent.id, name=event.agent.summary)
     return AlertGroup(
         source="pagerduty",
-        dedup_key=hash_key("pagerduty", incident.id),
+        dedup_key=v3_key(incident),
+        responder=responder,
         status="resolved" if event.event_type == "incident.resolved" else "firing",
         title=clip(incident.title),
         severity=v3_severity(incident),

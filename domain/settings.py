@@ -51,6 +51,17 @@ class Settings(BaseSettings):
     # routing key that authenticates an Events v2 body on its own
     pagerduty_webhook_secret: SecretStr | None = Field(default=None, alias="PAGERDUTY_WEBHOOK_SECRET")
     pagerduty_routing_key: SecretStr | None = Field(default=None, alias="PAGERDUTY_ROUTING_KEY")
+    # Paging (`/incident page`, domain.paging): PagerDuty's REST API (an API key and the email of the user
+    # it acts as), Opsgenie's Alert API (an API integration's key) and the credential Opsgenie's outgoing
+    # webhook sends to /alerts/opsgenie; which pager (unset: whichever is set up); resolving pages at resolve.
+    pagerduty_api_token: SecretStr | None = Field(default=None, alias="PAGERDUTY_API_TOKEN")
+    pagerduty_from_email: str | None = Field(default=None, alias="PAGERDUTY_FROM_EMAIL")
+    pagerduty_api_url: str = Field(default="https://api.pagerduty.com", alias="PAGERDUTY_API_URL")
+    opsgenie_api_key: SecretStr | None = Field(default=None, alias="OPSGENIE_API_KEY")
+    opsgenie_api_url: str = Field(default="https://api.opsgenie.com", alias="OPSGENIE_API_URL")
+    opsgenie_webhook_token: SecretStr | None = Field(default=None, alias="OPSGENIE_WEBHOOK_TOKEN")
+    pager: Literal["pagerduty", "opsgenie"] | None = Field(default=None, alias="WARROOM_PAGER")
+    pager_resolve_on_resolve: bool = Field(default=True, alias="WARROOM_PAGER_RESOLVE_ON_RESOLVE")
     alert_severity_map_csv: str = Field(default="", alias="WARROOM_ALERT_SEVERITY_MAP")
     alert_resolve_mitigates: bool = Field(default=False, alias="WARROOM_ALERT_RESOLVE_MITIGATES")
     # Storm control: at most this many incidents declared from alerts per window; 0 turns it off.
@@ -102,6 +113,11 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_provider(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("pager", mode="before")
+    @classmethod
+    def _lower_pager(cls, value: object) -> object:
+        return value.strip().lower() or None if isinstance(value, str) else value
 
     @field_validator("log_format", mode="before")
     @classmethod
@@ -161,6 +177,9 @@ class Settings(BaseSettings):
             self.grafana_secret,
             self.pagerduty_webhook_secret,
             self.pagerduty_routing_key,
+            self.pagerduty_api_token,
+            self.opsgenie_api_key,
+            self.opsgenie_webhook_token,
             self.zoom_client_secret,
             self.jira_api_token,
             self.statuspage_api_key,
@@ -175,7 +194,8 @@ class Settings(BaseSettings):
         return found
 
     def missing_for(self, integration: str) -> list[str]:
-        """The environment variables `integration` (zoom, meet, jira, statuspage) needs; empty when set up."""
+        """The environment variables `integration` (zoom, meet, jira, statuspage, pagerduty, opsgenie) still
+        needs; empty when it is set up."""
         needed: dict[str, tuple[tuple[str, object], ...]] = {
             "zoom": (
                 ("ZOOM_ACCOUNT_ID", self.zoom_account_id),
@@ -196,6 +216,11 @@ class Settings(BaseSettings):
                 ("STATUSPAGE_API_KEY", self.statuspage_api_key),
                 ("STATUSPAGE_PAGE_ID", self.statuspage_page_id),
             ),
+            "pagerduty": (
+                ("PAGERDUTY_API_TOKEN", self.pagerduty_api_token),
+                ("PAGERDUTY_FROM_EMAIL", self.pagerduty_from_email),
+            ),
+            "opsgenie": (("OPSGENIE_API_KEY", self.opsgenie_api_key),),
         }
         return [name for name, value in needed[integration] if not _present(value)]
 

@@ -125,6 +125,13 @@ COMMAND_DOCS: tuple[CommandDoc, ...] = (
         "preview a public incident on the status page; `--confirm` publishes the preview numbered n",
     ),
     CommandDoc(
+        "page",
+        (),
+        ("page",),
+        f"`{_C} page <service|escalation policy|team> [message]`",
+        'page the on-call through PagerDuty or Opsgenie; quote a name with spaces (`"Payments API"`)',
+    ),
+    CommandDoc(
         "remind",
         (),
         ("remind", "cancel_reminder"),

@@ -25,6 +25,15 @@ def users_info(state: SandboxState, args: Args) -> dict[str, Any]:
     return {"user": state.user(args.required("user")).to_api(state.now())}
 
 
+def users_lookup_by_email(state: SandboxState, args: Args) -> dict[str, Any]:
+    """As Slack: the exact address, any case; `users_not_found` when nobody has it."""
+    email = args.required("email").strip().lower()
+    for user in state.users.values():
+        if user.email and user.email.lower() == email:
+            return {"user": user.to_api(state.now())}
+    raise ApiError("users_not_found")
+
+
 def _bookmark_channel(state: SandboxState, args: Args) -> Channel:
     channel = state.channel(args.required("channel_id"))
     if channel.is_archived:
@@ -121,6 +130,7 @@ def views_update(state: SandboxState, args: Args) -> dict[str, Any]:
 METHODS = {
     "auth.test": auth_test,
     "users.info": users_info,
+    "users.lookupByEmail": users_lookup_by_email,
     "bookmarks.add": bookmarks_add,
     "bookmarks.edit": bookmarks_edit,
     "bookmarks.remove": bookmarks_remove,

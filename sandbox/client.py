@@ -152,9 +152,14 @@ class SandboxClient:
         return await self._request("POST", "/_sandbox/channels", payload)
 
     async def add_user(
-        self, user_id: str, name: str | None = None, tz: str | None = None, real_name: str | None = None
+        self,
+        user_id: str,
+        name: str | None = None,
+        tz: str | None = None,
+        real_name: str | None = None,
+        email: str | None = None,
     ) -> dict[str, Any]:
-        payload = {"id": user_id, "name": name, "tz": tz, "real_name": real_name}
+        payload = {"id": user_id, "name": name, "tz": tz, "real_name": real_name, "email": email}
         return await self._request("POST", "/_sandbox/users", {k: v for k, v in payload.items() if v})
 
     async def create_usergroup(

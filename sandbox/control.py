@@ -135,6 +135,7 @@ async def add_user(request: web.Request) -> web.Response:
         tz=body.get("tz"),
         real_name=body.get("real_name"),
         is_bot=bool(body.get("is_bot", False)),
+        email=body.get("email"),
     )
     return _ok(user=user.to_api(state.now()))
 

@@ -84,6 +84,7 @@ class User:
     real_name: str
     tz: str
     is_bot: bool = False
+    email: str = ""  # set with SandboxState.add_user(email=...); `users.lookupByEmail` finds it
 
     def to_api(self, now: float) -> dict[str, Any]:
         return {
@@ -101,6 +102,7 @@ class User:
                 "real_name": self.real_name,
                 "display_name": self.name,
                 "team": TEAM_ID,
+                **({"email": self.email} if self.email else {}),
                 **({"bot_id": BOT_ID} if self.id == BOT_USER_ID else {}),
             },
         }

@@ -12,6 +12,8 @@ from sandbox.control import PLATFORM_KEY, add_routes, control_errors
 from sandbox.file_downloads import add_download_route
 from sandbox.jira import JiraFake
 from sandbox.meet import MeetFake
+from sandbox.opsgenie import OpsgenieFake
+from sandbox.pagerduty import PagerDutyFake
 from sandbox.persist import Persistence
 from sandbox.platform import Platform
 from sandbox.state import SandboxState
@@ -83,6 +85,8 @@ class SandboxServer:
         self.meet = MeetFake()
         self.jira = JiraFake()
         self.statuspage = StatuspageFake()
+        self.pagerduty = PagerDutyFake(ingress=lambda: self.ingress_url)
+        self.opsgenie = OpsgenieFake(ingress=lambda: self.ingress_url)
         self.persistence = Persistence(state_file, self.state, self.vendors) if state_file else None
         self.resumed = self.persistence.resume() if self.persistence is not None else False
         self.app: web.Application | None = None
@@ -109,7 +113,7 @@ class SandboxServer:
 
     @property
     def vendors(self) -> tuple[VendorFake, ...]:
-        return (self.zoom, self.meet, self.jira, self.statuspage)
+        return (self.zoom, self.meet, self.jira, self.statuspage, self.pagerduty, self.opsgenie)
 
     def vendor_settings(self, workdir: Path) -> dict[str, str]:
         """Settings pointing warroom's Zoom, Meet, Jira and Statuspage clients at this sandbox's stand-ins."""

@@ -191,6 +191,7 @@ class SandboxState(MessageOps):
         tz: str | None = None,
         real_name: str | None = None,
         is_bot: bool = False,
+        email: str | None = None,
     ) -> User:
         if not is_user_id(user_id):
             raise ValueError(f"not a Slack user id: {user_id!r}")
@@ -205,6 +206,8 @@ class SandboxState(MessageOps):
         if tz is not None:
             user.tz = tz
         user.is_bot = is_bot or user.is_bot
+        if email is not None:
+            user.email = email
         return user
 
     # --- channels -------------------------------------------------------------------------------------

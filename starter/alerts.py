@@ -65,6 +65,10 @@ CLOSED = {
         " PAGERDUTY_ROUTING_KEY (Events API v2) or WARROOM_ALERT_TOKEN (sent as a bearer token),"
         f" {OPEN_ON_PURPOSE}"
     ),
+    "opsgenie": (
+        "this alert route is closed: set OPSGENIE_WEBHOOK_TOKEN (a bearer token in Opsgenie's webhook)"
+        f" or WARROOM_ALERT_TOKEN, {OPEN_ON_PURPOSE}"
+    ),
 }
 
 
@@ -109,6 +113,7 @@ def _routes(kinds: list[str]) -> str:
         "bearer": "/alerts, /alerts/alertmanager",
         "grafana": "/alerts/grafana",
         "pagerduty": "/alerts/pagerduty",
+        "opsgenie": "/alerts/opsgenie",
     }
     return ", ".join(paths[k] for k in kinds)
 
@@ -242,6 +247,8 @@ class AlertRoutes:
             return False
         if kind == "pagerduty":
             return s.pagerduty_webhook_secret is None and s.pagerduty_routing_key is None
+        if kind == "opsgenie":
+            return s.opsgenie_webhook_token is None
         return kind != "grafana" or s.grafana_secret is None
 
     def authorized(self, request: web.Request) -> bool:

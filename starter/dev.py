@@ -195,13 +195,13 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
 
 
 def with_sandbox_vendors(settings: Settings, sandbox: SandboxServer, state_dir: Path) -> Settings:
-    """Zoom, Meet, Jira and Statuspage that are not set up point at the sandbox's stand-ins, and every
-    incident gets a (sandbox) Zoom call unless WARROOM_CALL_PROVIDER says otherwise: `warroom dev` shows
-    the whole product."""
+    """Zoom, Meet, Jira, Statuspage, PagerDuty and Opsgenie that are not set up point at the sandbox's
+    stand-ins, and every incident gets a (sandbox) Zoom call unless WARROOM_CALL_PROVIDER says otherwise:
+    `warroom dev` shows the whole product."""
     stand_ins = sandbox.vendor_settings(state_dir)
     chosen: dict[str, object] = {}
-    prefixes = (("zoom", "ZOOM_"), ("meet", "GOOGLE_"), ("jira", "JIRA_"), ("statuspage", "STATUSPAGE_"))
-    for integration, prefix in prefixes:
+    vendors = (("zoom", "ZOOM_"), ("meet", "GOOGLE_"), ("jira", "JIRA_"), ("statuspage", "STATUSPAGE_"))
+    for integration, prefix in (*vendors, ("pagerduty", "PAGERDUTY_"), ("opsgenie", "OPSGENIE_")):
         if settings.missing_for(integration):
             chosen.update({k: v for k, v in stand_ins.items() if k.startswith(prefix)})
     if settings.call_provider == "none" and "ZOOM_API_URL" in chosen:
@@ -218,6 +218,10 @@ def _seed_workspace(sandbox: SandboxServer) -> str:
     for user_id, name in SANDBOX_PEOPLE:
         if user_id not in state.users:
             state.add_user(user_id, name=name)
+    if "U0EARLINE" not in state.users:  # the PagerDuty stand-in's on-call: acknowledging as her adds her
+        state.add_user(
+            "U0EARLINE", name="earline", real_name="Earline Greenholt", email="earline@example.com"
+        )
     members = [user_id for user_id, _ in SANDBOX_PEOPLE]
     for name in ("general", "incidents"):
         if state.channel_by_name(name) is None:
@@ -271,4 +275,5 @@ def _print_endpoints(
         print(f"  Slack sandbox  : {sandbox_url}  (no SLACK_BOT_TOKEN set)")
         print(f"  Zoom/Meet/Jira : stand-ins at {sandbox_url}/zoom, /meet, /jira (unless configured)")
         print(f"  Status page    : {sandbox_url}/_sandbox/statuspage/state (stand-in, unless configured)")
+        print(f"  PagerDuty/Opsgenie: stand-ins at {sandbox_url}/pagerduty, /opsgenie (unless configured)")
         print('  try            : warroom slack "/incident declare sev2 Checkout latency above 2s"')

@@ -31,6 +31,7 @@ from domain.models import (
     TicketOrder,
 )
 from domain.naming import channel_name
+from domain.paging import PAGER_LABELS, Page, PageOrder, PagerName
 from domain.permissions import Action
 from domain.settings import Settings
 from domain.vocab import DEFAULT_SEVERITY, Severity, Status, incident_label
@@ -47,15 +48,33 @@ class Integrations:
     """Which calls and Jira this deployment has set up: the ingress answers at once when one is not."""
 
     call_provider: CallProviderName | None = None  # WARROOM_CALL_PROVIDER
-    missing: Mapping[str, list[str]] = field(default_factory=dict)  # zoom/meet/jira -> unset variables
+    missing: Mapping[str, list[str]] = field(default_factory=dict)  # zoom/meet/jira/... -> unset variables
     statuspage_components: Mapping[str, str] = field(default_factory=dict)  # STATUSPAGE_COMPONENTS
+    pager: PagerName | None = None  # WARROOM_PAGER
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Integrations:
         provider = None if settings.call_provider == "none" else settings.call_provider
-        names = ("zoom", "meet", "jira", "statuspage")
+        names = ("zoom", "meet", "jira", "statuspage", "pagerduty", "opsgenie")
         missing = {name: settings.missing_for(name) for name in names}
-        return cls(provider, missing, settings.statuspage_components)
+        return cls(provider, missing, settings.statuspage_components, settings.pager)
+
+    def pager_for(self) -> tuple[PagerName | None, str]:
+        """The pager `/incident page` uses (WARROOM_PAGER, else the one set up), or why there is none."""
+        ready: list[PagerName] = [p for p in ("pagerduty", "opsgenie") if self.ready(p)]
+        pager = self.pager or (ready[0] if ready else None)
+        if pager is None:
+            pd, og = _vars(self.missing.get("pagerduty", [])), _vars(self.missing.get("opsgenie", []))
+            return (
+                None,
+                f"Paging is not set up in this warroom: set {pd} for PagerDuty, or {og} for Opsgenie.",
+            )
+        if not self.ready(pager):
+            return (
+                None,
+                f"{PAGER_LABELS[pager]} is not set up in this warroom: set {_vars(self.missing[pager])}.",
+            )
+        return pager, ""
 
     def call_provider_for(self, asked: CallProviderName | None) -> tuple[CallProviderName | None, str]:
         """The provider to use (asked, else the configured default, else the one set up), or why there is
@@ -141,6 +160,8 @@ class Dispatcher:
         """Why this command cannot work in this deployment (an integration's settings are missing), or ""."""
         if isinstance(command, cmd.StartCall):
             return self.integrations.call_provider_for(command.provider)[1]
+        if isinstance(command, Page):
+            return self.integrations.pager_for()[1]
         jira = isinstance(command, cmd.CreateTicket | cmd.TicketFollowup)
         if jira and not self.integrations.ready("jira"):
             return f"Jira is not set up in this warroom: set {_vars(self.integrations.missing['jira'])}."
@@ -237,6 +258,11 @@ class Dispatcher:
                 assert provider is not None  # _not_set_up answered otherwise
                 start = CallStart(provider=provider, actor=actor)
                 text = await inc.start_call(incident_id, start, rid)
+            case Page(target=target, message=message):
+                pager, _ = self.integrations.pager_for()
+                assert pager is not None  # _not_set_up answered otherwise
+                page = PageOrder(provider=pager, target=target, message=message, actor=actor)
+                text = await inc.page(incident_id, page, rid)
             case cmd.CreateTicket(summary=summary):
                 text = await inc.create_ticket(incident_id, TicketOrder(summary=summary, actor=actor), rid)
             case sp.StatuspageOpen() | sp.StatuspageConfirm() | sp.PublicUpdate():

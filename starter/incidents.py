@@ -52,6 +52,7 @@ from domain.models import (
     TimelineEvent,
 )
 from domain.naming import incident_id_of, incident_workflow_id, incidents_query
+from domain.paging import PageOrder
 from domain.settings import Settings
 from domain.statuspage import PublicRequest
 from domain.storm import StormLimit
@@ -321,6 +322,9 @@ class Incidents:
     async def statuspage(self, incident_id: int, req: PublicRequest, request_id: str | None = None) -> str:
         """A status page preview, or publishing one (IncidentWorkflow.statuspage)."""
         return await self._update(incident_id, IncidentWorkflow.statuspage, req, request_id)
+
+    async def page(self, incident_id: int, order: PageOrder, request_id: str | None = None) -> str:
+        return await self._update(incident_id, IncidentWorkflow.page, order, request_id)
 
     async def set_reminder(
         self, incident_id: int, order: ReminderOrder, request_id: str | None = None

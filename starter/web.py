@@ -20,6 +20,7 @@ from temporalio.client import Client
 
 from starter import logs
 from starter.alerts import AlertRoutes
+from starter.alerts_opsgenie import OpsgenieRoute
 from starter.alerts_pagerduty import PagerDutyRoute
 from starter.metrics import Handler, WebMetrics
 from starter.slack_deadline import LAST_CHANCE, Deadline, late_answer, request_kind, stamp
@@ -88,6 +89,7 @@ def create_web_app(
     if alerts is not None:
         alerts.register(app)
         PagerDutyRoute(alerts).register(app)
+        OpsgenieRoute(alerts).register(app)
 
     async def healthz(_: web.Request) -> web.Response:
         try:

@@ -11,6 +11,7 @@ from typing import Any
 
 from temporalio import activity
 
+from domain.alerts import Responder
 from domain.effects import (
     AnnounceRequest,
     CallInfo,
@@ -33,6 +34,8 @@ from domain.effects import (
     TimelineExportRequest,
 )
 from domain.models import ReminderInput
+from domain.paging import InviteRequest, InviteResult, PageLink, PageRequest
+from domain.statuspage import StatuspageInfo, StatuspageRequest
 
 
 @activity.defn(name="create_channel")
@@ -107,6 +110,31 @@ async def create_ticket(req: TicketRequest) -> TicketInfo:
     return TicketInfo(key=key, url=f"https://jira.example/browse/{key}", summary=req.summary)
 
 
+@activity.defn(name="publish_statuspage")
+async def publish_statuspage(req: StatuspageRequest) -> StatuspageInfo:
+    return StatuspageInfo(page_incident_id=req.page_incident_id or "p1", status="investigating")
+
+
+@activity.defn(name="page")
+async def page(req: PageRequest) -> PageLink:
+    return PageLink(provider=req.provider, key=req.key, vendor_id="Q1", target=req.target)
+
+
+@activity.defn(name="responder_email")
+async def responder_email(who: Responder) -> str:
+    return "oncall@example.com"
+
+
+@activity.defn(name="resolve_page")
+async def resolve_page(link: PageLink) -> bool:
+    return True
+
+
+@activity.defn(name="invite_by_email")
+async def invite_by_email(req: InviteRequest) -> InviteResult:
+    return InviteResult(user_id="U0ONCALL")
+
+
 FAKE_ACTIVITIES: list[Callable[..., Any]] = [
     create_channel,
     set_up_channel,
@@ -122,6 +150,11 @@ FAKE_ACTIVITIES: list[Callable[..., Any]] = [
     archive_timeline,
     create_call,
     create_ticket,
+    publish_statuspage,
+    page,
+    responder_email,
+    resolve_page,
+    invite_by_email,
 ]
 
 

@@ -346,8 +346,8 @@ def test_parse_channel_rejects(token: str, message: str) -> None:
 # --- help and usage ------------------------------------------------------------------------------------
 
 WORDS = (
-    "help declare stage update severity commander call jira statuspage remind reminders broadcast status "
-    "timeline role followup followups split debrief resolve"
+    "help declare stage update severity commander call jira statuspage page remind reminders broadcast "
+    "status timeline role followup followups split debrief resolve"
 ).split()
 
 

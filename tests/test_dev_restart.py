@@ -70,8 +70,16 @@ async def warroom_dev(tmp_path: Path, ports: dict[str, int]) -> AsyncIterator[Sa
             line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
             assert line, "warroom dev exited:\n" + "".join(seen)
             seen.append(line.decode())
-        async with SandboxClient(f"http://127.0.0.1:{ports['sandbox']}") as sb:
-            yield sb
+        # Keep reading its output, so a full pipe never blocks it; shown if the test fails.
+        drain = asyncio.create_task(_read_all(proc.stdout, seen))
+        try:
+            async with SandboxClient(f"http://127.0.0.1:{ports['sandbox']}") as sb:
+                yield sb
+        except BaseException:
+            print("".join(seen))
+            raise
+        finally:
+            drain.cancel()
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGINT)
@@ -80,6 +88,11 @@ async def warroom_dev(tmp_path: Path, ports: dict[str, int]) -> AsyncIterator[Sa
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+
+
+async def _read_all(stream: asyncio.StreamReader, seen: list[str]) -> None:
+    while line := await stream.readline():
+        seen.append(line.decode())
 
 
 async def channel_named(sb: SandboxClient, prefix: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from domain.alerts import AlertGroup, describe_alerts
 from domain.models import IncidentState, StormSplit
+from domain.paging import acknowledged
 from domain.storm import note_group
 from domain.vocab import Stage, Status, incident_label
 from workflows.transitions import overview_changed, queue, record, remember
@@ -19,6 +20,7 @@ def alerts_fired(s: IncidentState, now: datetime, group: AlertGroup) -> bool:
     moves it, `move_stage`)."""
     if s.status is Status.RESOLVED:
         return False
+    s.paging = acknowledged(s.paging, group)  # `/incident page`: whoever acknowledged is invited
     if s.storm is not None:  # the alert storm: the digest in the overview, never a message per alert
         if note_group(s.storm, group, now):
             record(s, now, "alert", f"{group.title} ({group.source}) joined the alert storm", None)

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         DirectoryState,
         IncidentClosed,
     )
+    from domain.paging import KeyLink
     from domain.storm import storming
     from workflows.observe import show_directory
 
@@ -92,6 +93,14 @@ class IncidentDirectoryWorkflow:
         """The incident resolved: the same key firing again declares a new incident."""
         if self._state.open_keys.get(release.key) == release.incident_id:
             del self._state.open_keys[release.key]
+            show_directory(self._state)
+
+    @workflow.signal
+    def link_key(self, link: KeyLink) -> None:
+        """`/incident page`: the pager's webhooks for the page join the incident that paged (a new signal:
+        no recorded history sends it). A key already taken keeps its incident."""
+        if link.key not in self._state.open_keys:
+            self._state.open_keys[link.key] = link.incident_id
             show_directory(self._state)
 
     @workflow.query

@@ -15,6 +15,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain.models import ChannelRegistration, DedupRelease, IncidentClosed
     from domain.naming import DEFAULT_TASK_QUEUE, directory_workflow_id, task_queue_of
+    from domain.paging import KeyLink
     from workflows.context import IncidentContext
     from workflows.directory import IncidentDirectoryWorkflow
     from workflows.patches import DIRECTORY_CLOSE
@@ -38,6 +39,12 @@ async def register_channel(ctx: IncidentContext, channel_id: str) -> None:
     registration = ChannelRegistration(channel_id=channel_id, incident_id=ctx.s.incident_id)
     problem = "could not register the channel with the directory"
     await _signal(ctx, IncidentDirectoryWorkflow.register_channel, registration, problem)
+
+
+async def link_key(ctx: IncidentContext, key: str) -> None:
+    """Alerts with this dedup key join this incident (`/incident page`: the pager's webhooks)."""
+    link = KeyLink(key=key, incident_id=ctx.s.incident_id)
+    await _signal(ctx, IncidentDirectoryWorkflow.link_key, link, "could not link the page with the directory")
 
 
 async def leave(ctx: IncidentContext) -> None:

@@ -49,7 +49,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.archive import TimelineArchive
     from workflows.channel import Channel
     from workflows.context import IncidentContext, reject
-    from workflows.integrations import KINDS, Integrations
+    from workflows.integrations import KINDS, Integrations, PagingUpdates
     from workflows.nudges import Nudges
     from workflows.outbox import Outbox
 
@@ -60,8 +60,8 @@ MAX_QUEUED = 100
 
 
 @workflow.defn
-class IncidentWorkflow:
-    """An incident: its channel, stage, severity, commander, broadcast threads and timeline."""
+class IncidentWorkflow(PagingUpdates):
+    """An incident: its channel, stage, severity, commander, broadcast threads, timeline (+ PagingUpdates)."""
 
     @workflow.init
     def __init__(self, inp: IncidentInput) -> None:

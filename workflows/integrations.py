@@ -1,6 +1,6 @@
-"""Zoom/Meet calls, Jira issues and the public Statuspage incident (workflows.statuspage): each kind worked
-through in order by a loop of its own, beside the Slack work, so a slow or failing vendor never holds up
-updates. Runs inside the workflow."""
+"""Zoom/Meet calls, Jira issues, pages (workflows.paging) and the public Statuspage incident
+(workflows.statuspage): each kind worked through in order by a loop of its own, beside the Slack work, so a
+slow or failing vendor never holds up updates. Runs inside the workflow."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows import transitions
     from workflows.context import IncidentContext
     from workflows.outbox import Outbox
+    from workflows.paging import Paging, PagingUpdates
     from workflows.statuspage import PublicPage
 
-KINDS = ("calls", "tickets", "statuspage")
+KINDS = ("calls", "tickets", "statuspage", "pages")
+__all__ = ["KINDS", "Integrations", "PagingUpdates"]  # PagingUpdates: IncidentWorkflow's `page` update
 
 
 class Integrations:
@@ -27,6 +29,7 @@ class Integrations:
         self._ctx = ctx
         self._s = ctx.s
         self.public = PublicPage(ctx)  # Statuspage: nothing happens there without a confirmed preview
+        self.paging = Paging(ctx)
 
     def _pending(self, kind: str) -> list[PendingCall] | list[PendingTicket]:
         return self._s.pending_calls if kind == "calls" else self._s.pending_tickets
@@ -36,6 +39,8 @@ class Integrations:
         so continue-as-new (which waits for an empty queue) never repeats one."""
         if kind == "statuspage":
             return await self.public.loop()
+        if kind == "pages":
+            return await self.paging.loop()
         while True:
             await workflow.wait_condition(lambda: bool(self._pending(kind)))
             order = self._pending(kind)[0]
@@ -46,7 +51,8 @@ class Integrations:
             self._pending(kind).pop(0)
 
     def idle(self) -> bool:
-        return not self._s.pending_calls and not self._s.pending_tickets and self.public.idle()
+        idle = not self._s.pending_calls and not self._s.pending_tickets
+        return idle and self.public.idle() and self.paging.idle()
 
     async def finish(self, outbox: Outbox) -> None:
         """Before completing: lets calls, tickets and status page orders in flight finish (a resolve
@@ -54,6 +60,7 @@ class Integrations:
         while not self.idle():
             await workflow.wait_condition(lambda: outbox.has_work() or self.idle())
             await outbox.drain()
+        await self.paging.finish(outbox)  # resolves the pages; nothing for an incident that never paged
 
     async def _start_call(self, order: PendingCall) -> None:
         s = self._s
