@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from domain.alerts import AlertGroup, AlertItem
-from domain.effects import MessageInfo
+from domain.effects import Delivery, MessageInfo
 from domain.models import Declaration, FollowupAdd, FollowupReaction, ReactionAdded
 from domain.vocab import Severity, Stage, Status
-from workflows import alerting, nudges, transitions
+from workflows import alerting, broadcasts, nudges, transitions
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -116,3 +116,27 @@ def test_nudges_fall_due_after_the_interval_and_stop_at_mitigated() -> None:
     assert nudges.until_nudge(s, later) == timedelta(minutes=30)
     s.stage = Stage.MITIGATED
     assert nudges.until_nudge(s, later) is None
+
+
+def test_the_answer_to_an_update_says_what_happened_to_it() -> None:
+    s = state(broadcast_channels=("C2", "C3"))
+    s.channel_id = "C1"
+    broadcasts.apply(s, ("C2", "C3"))
+    ok = [Delivery(channel_id=c, ts="1.0") for c in ("C1", "C2", "C3")]
+    posted = broadcasts.update_reply(s, ok, posted_now=True)
+    assert posted == "Update posted here and to 2 broadcast channels."
+    refused = [*ok[:2], Delivery(channel_id="C3", error="not_in_channel")]
+    assert broadcasts.update_reply(s, refused, posted_now=True) == (
+        "Update posted here and to 1 broadcast channel; refused by <#C3> (not_in_channel): see the note in "
+        "this channel."
+    )
+    assert broadcasts.update_reply(s, None, posted_now=True).startswith(
+        "Update accepted but not posted yet: Slack did not take it at once"
+    )
+    transitions.post_update(s, NOW, "first", "U1")
+    transitions.post_update(s, NOW, "second", "U1")
+    assert broadcasts.update_reply(s, None, posted_now=False) == (
+        "Update accepted: it goes out here and to 2 broadcast channels after the 1 message ahead of it."
+    )
+    s.private = True  # a private incident's broadcast channels never get its updates
+    assert broadcasts.update_reply(s, ok[:1], posted_now=True) == "Update posted here."
