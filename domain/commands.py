@@ -22,7 +22,7 @@ from domain.usage import (
     clean_text,
     help_text,
     parse_channel,
-    parse_user,
+    parse_user_named,
     quote,
     ref_tokens,
     strip_controls,
@@ -86,6 +86,7 @@ class SetSeverity(_Command):
 class SetCommander(_Command):
     kind: Literal["set_commander"] = "set_commander"
     user_id: UserId
+    user_name: str | None = None  # the name in Slack's mention (`<@U1|alice>`), shown in the Temporal UI
 
 
 class StartCall(_Command):
@@ -120,6 +121,7 @@ class AssignRole(_Command):
     kind: Literal["assign_role"] = "assign_role"
     role: RoleName
     user_id: UserId
+    user_name: str | None = None  # the name in Slack's mention, as for SetCommander
 
 
 class AddFollowup(_Command):
@@ -268,13 +270,14 @@ def _parse_severity(rest: str) -> SetSeverity:
     return SetSeverity(severity=severity, reason=reason)
 
 
-def _one_user(word: str, tokens: list[str], what: str) -> str:
+def _one_user(word: str, tokens: list[str], what: str) -> tuple[str, str | None]:
+    """The one person named (their ID, and the name Slack's mention carried)."""
     if not tokens:
         raise UsageError(f"Name the {what} with `@`.", usage_for(word))
     if len(tokens) > 1:
         raise UsageError(f"Name one {what}, and nothing after them.", usage_for(word))
     try:
-        return parse_user(tokens[0])
+        return parse_user_named(tokens[0])
     except UsageError as e:
         raise e.with_usage(usage_for(word)) from None
 
@@ -289,7 +292,8 @@ def _parse_role(rest: str) -> AssignRole:
             f"{quote(tokens[0])} is not a role name: use a letter, then letters, digits, `-` or `_`.",
             usage_for("role"),
         )
-    return AssignRole(role=role, user_id=_one_user("role", tokens[1:], "person"))
+    user_id, name = _one_user("role", tokens[1:], "person")
+    return AssignRole(role=role, user_id=user_id, user_name=name)
 
 
 def _parse_call(word: str, rest: str) -> StartCall:
@@ -364,7 +368,8 @@ def _dispatch(text: str) -> Command:
         case "severity":
             return _parse_severity(rest)
         case "commander":
-            return SetCommander(user_id=_one_user("commander", ref_tokens(rest), "commander"))
+            user_id, name = _one_user("commander", ref_tokens(rest), "commander")
+            return SetCommander(user_id=user_id, user_name=name)
         case "call":
             return _parse_call(typed, rest)
         case "jira":

@@ -55,6 +55,7 @@ class Declaration(Model):
     severity: Severity
     private: bool = False
     declared_by: str | None = None  # Slack user ID; None for CLI / alerts
+    declared_by_name: str | None = None  # their Slack name, when the request carried one
     source: str = "slack"
     broadcast_channels: tuple[str, ...] = ()
     slash_command: str = "/incident"
@@ -310,6 +311,8 @@ class IncidentState(BaseModel):
     stage_reached: dict[str, datetime] = Field(default_factory=dict)  # stage -> when it was first reached
     statuspage: StatuspageState = Field(default_factory=StatuspageState)  # the public status page's side
     paging: PagingState = Field(default_factory=PagingState)  # `/incident page` (domain.paging)
+    # Slack user ID -> name, from the requests that carried one (`workflows.people`); newest last, bounded.
+    people: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod

@@ -14,6 +14,11 @@ from domain.vocab import Severity, Stage
 CallProviderName = Literal["zoom", "meet"]
 
 
+def known_names(*pairs: tuple[str | None, str | None]) -> dict[str, str]:
+    """Slack user ID -> name, for the pairs that have both."""
+    return {user_id: name for user_id, name in pairs if user_id and name}
+
+
 class StageChange(Model):
     stage: Stage
     context: str = ""
@@ -36,6 +41,14 @@ class SeverityChange(Model):
 class CommanderChange(Model):
     user_id: str
     actor: str | None = None
+    # Names Slack gave with the request (the mention's label, the caller's `user_name`), shown in the Temporal
+    # UI instead of the IDs; None in requests from before they were sent, or when Slack gave none.
+    user_name: str | None = None
+    actor_name: str | None = None
+
+    @property
+    def names(self) -> dict[str, str]:
+        return known_names((self.user_id, self.user_name), (self.actor, self.actor_name))
 
 
 class BroadcastChange(Model):
@@ -64,6 +77,12 @@ class RoleChange(Model):
     role: str
     user_id: str
     actor: str | None = None
+    user_name: str | None = None  # as for CommanderChange
+    actor_name: str | None = None
+
+    @property
+    def names(self) -> dict[str, str]:
+        return known_names((self.user_id, self.user_name), (self.actor, self.actor_name))
 
 
 class FollowupAdd(Model):

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from domain.commands import TEXT_MAX, TITLE_MAX, ChannelId, UserId
 from domain.models import CallProviderName
-from domain.usage import DEFAULT_COMMAND_NAME, clean_text, quote
+from domain.usage import DEFAULT_COMMAND_NAME, clean_text, display_name, quote
 from domain.vocab import Severity, Stage
 
 # Where a slash command can be run (a DM too); broadcast channels are `ChannelId`s (no DMs).
@@ -179,6 +179,19 @@ def _submitter(body: Mapping[str, Any]) -> str | None:
     return _required(user_id, _USER_ID, "user", "user ID")
 
 
+def _name(value: Any) -> str | None:
+    """A Slack name to show (`domain.usage.display_name`); anything unusable is no name, never an error."""
+    return display_name(value) if isinstance(value, str) else None
+
+
+def _submitter_name(body: Mapping[str, Any]) -> str | None:
+    """The submitter's Slack name: `user.username` (or `user.name`), if Slack said."""
+    user = body.get("user")
+    if not isinstance(user, Mapping):
+        return None
+    return _name(user.get("username")) or _name(user.get("name"))
+
+
 def _body(payload: Any, what: str) -> Mapping[str, Any]:
     if not isinstance(payload, Mapping):
         raise _unusable("body", what, payload)
@@ -218,6 +231,7 @@ class SlashCommand(_Payload):
     text: str = ""
     trigger_id: TriggerId | None = None  # needed to open a form; dedupes a retried delivery
     channel_name: str | None = None
+    user_name: str | None = None  # the caller's Slack name (`display_name`), for the Temporal UI
 
 
 class ReactionEvent(_Payload):
@@ -239,6 +253,7 @@ class DeclareForm(_Payload):
     call: CallChoice | None = None  # None: the deployment's default; "none": no call
     slash_command: SlashName = DEFAULT_COMMAND_NAME
     user_id: UserId | None = None
+    user_name: str | None = None
 
 
 class StageForm(_Payload):
@@ -268,6 +283,7 @@ def slash_command(payload: Any) -> SlashCommand:
             "text": text or "",
             "trigger_id": _optional_str(form.get("trigger_id"), "trigger_id", "trigger ID"),
             "channel_name": _optional_str(channel_name, "channel_name", "channel name"),
+            "user_name": _name(form.get("user_name")),
         },
         "body",
     )
@@ -334,6 +350,7 @@ def declare_form(payload: Any) -> DeclareForm:
             "call": _CALL_CHOICES[call] if call else None,
             "slash_command": slash,
             "user_id": _submitter(body),
+            "user_name": _submitter_name(body),
         },
         "title",
     )

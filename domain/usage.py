@@ -281,6 +281,7 @@ _REF = re.compile(r"<([@#!])([^|<>]*)(?:\|[^<>]*)?>")
 _USER_ID = re.compile(r"[UW][A-Z0-9]{1,30}")
 _CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{1,30}")
 _REF_TOKEN = re.compile(r"<[^<>\s]*(?:\|[^<>]*)?>|\S+")
+_REF_LABEL = re.compile(r"<@[^|<>]*\|([^<>]*)>")
 
 
 def _parse_ref(token: str, sigil: str, ids: re.Pattern[str], what: str, unsure: str) -> str:
@@ -305,6 +306,30 @@ def ref_tokens(rest: str) -> list[str]:
 def parse_user(token: str) -> str:
     """`<@U123ABC>` or `<@U123ABC|alice>` to `U123ABC`."""
     return _parse_ref(token, "@", _USER_ID, "a person", "who")
+
+
+def parse_user_named(token: str) -> tuple[str, str | None]:
+    """`<@U123ABC|alice>` to (`U123ABC`, `alice`): the name Slack put in the mention, if it is one to show
+    (`display_name`); `<@U123ABC>` to (`U123ABC`, None)."""
+    user_id = parse_user(token)
+    ref = _REF_LABEL.fullmatch(token.strip())
+    return user_id, display_name(ref[1]) if ref else None
+
+
+NAME_MAX = 80  # Slack's limit for a display name
+
+
+def display_name(raw: str | None) -> str | None:
+    """A name to show for a person, from a mention's label or a payload's `user_name`: entities decoded,
+    control and format characters dropped, one line, cut to NAME_MAX characters. None when nothing is left
+    or it looks like an email address (only names are kept, never contact details)."""
+    if not raw:
+        return None
+    name = clean_text(raw, single_line=True)
+    name = "".join(ch for ch in name if unicodedata.category(ch) != "Cf")
+    if not name or "@" in name:
+        return None
+    return name[:NAME_MAX].rstrip()
 
 
 def parse_channel(token: str) -> str:

@@ -109,6 +109,7 @@ class Invocation:
     slash_command: str = "/incident"
     request_id: str | None = None  # Slack's trigger_id: a retried delivery runs the update once
     channel_name: str | None = None
+    user_name: str | None = None  # the caller's Slack name: the Temporal UI shows it instead of the ID
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,7 @@ class Dispatcher:
             severity,
             private=command.private,
             declared_by=who.user_id,
+            declared_by_name=who.user_name,
             source="slack",
             slash_command=who.slash_command,
         )
@@ -236,10 +238,11 @@ class Dispatcher:
             case cmd.SetSeverity(severity=severity, reason=reason):
                 severity_change = SeverityChange(severity=severity, reason=reason, actor=actor)
                 text = await inc.change_severity(incident_id, severity_change, rid)
-            case cmd.SetCommander(user_id=user_id):
-                text = await inc.assign_commander(
-                    incident_id, CommanderChange(user_id=user_id, actor=actor), rid
+            case cmd.SetCommander(user_id=user_id, user_name=name):
+                change = CommanderChange(
+                    user_id=user_id, actor=actor, user_name=name, actor_name=who.user_name
                 )
+                text = await inc.assign_commander(incident_id, change, rid)
             case cmd.Broadcast(action="show"):
                 text = broadcast_text(await inc.state(incident_id), who.slash_command)
             case cmd.Broadcast(action=action, channel_ids=ids):
@@ -274,8 +277,10 @@ class Dispatcher:
                 text = reminders_text(await inc.pending_reminders(incident_id, actor), who.slash_command)
             case cmd.CancelReminder(reminder_id=reminder_id):
                 text = await inc.cancel_reminder(reminder_id, actor, rid)
-            case cmd.AssignRole(role=role, user_id=user_id):
-                role_change = RoleChange(role=role, user_id=user_id, actor=actor)
+            case cmd.AssignRole(role=role, user_id=user_id, user_name=name):
+                role_change = RoleChange(
+                    role=role, user_id=user_id, actor=actor, user_name=name, actor_name=who.user_name
+                )
                 text = await inc.assign_role(incident_id, role_change, rid)
             case cmd.AddFollowup(text=body):
                 text = await inc.add_followup(incident_id, FollowupAdd(text=body, actor=actor), rid)

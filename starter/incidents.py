@@ -146,6 +146,7 @@ class Incidents:
         *,
         private: bool = False,
         declared_by: str | None = None,
+        declared_by_name: str | None = None,
         source: str = "api",
         broadcast_channels: tuple[str, ...] | None = None,
         slash_command: str = "/incident",
@@ -154,6 +155,7 @@ class Incidents:
     ) -> int:
         """Starts a new incident and returns its ID; the channel and overviews follow within seconds.
 
+        `declared_by_name`: the declarer's Slack name, shown in the Temporal UI instead of their ID.
         `call_provider`: the call it gets at once; None means this deployment's default, "none" no call.
         `request_id` (e.g. a Slack form's view ID) makes a repeated request declare once: it is the ID of
         the directory update that allocates the incident's ID, so a repeat gets the same incident, and
@@ -171,6 +173,7 @@ class Incidents:
             severity=severity,
             private=private,
             declared_by=declared_by,
+            declared_by_name=declared_by_name,
             source=source,
             broadcast_channels=channels if private else self._with(channels, severity),
             slash_command=slash_command,

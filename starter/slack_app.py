@@ -168,6 +168,7 @@ class _Listeners:
             slash_command=slash,
             request_id=payload.trigger_id,
             channel_name=payload.channel_name,
+            user_name=payload.user_name,
         )
         try:
             parsed = parse_command(payload.text, slash)
@@ -328,6 +329,7 @@ class _Listeners:
             severity,
             private=form.private,
             declared_by=form.user_id,
+            declared_by_name=form.user_name,
             source="slack",
             broadcast_channels=form.broadcast_channels,
             slash_command=form.slash_command,

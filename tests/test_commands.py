@@ -33,9 +33,9 @@ from domain.commands import (
     help_text,
     parse_channel,
     parse_command,
-    parse_user,
     usage_for,
 )
+from domain.usage import parse_user, parse_user_named
 from domain.vocab import Severity, Stage
 
 VALID: list[tuple[str, BaseModel]] = [
@@ -98,9 +98,9 @@ VALID: list[tuple[str, BaseModel]] = [
     ("severity sev4  calm now ", SetSeverity(severity=Severity.SEV4, reason="calm now")),
     # commander, ic, lead
     ("commander <@U123ABC>", SetCommander(user_id="U123ABC")),
-    ("ic <@U123ABC|alice>", SetCommander(user_id="U123ABC")),
+    ("ic <@U123ABC|alice>", SetCommander(user_id="U123ABC", user_name="alice")),
     ("lead <@W0ABC12>", SetCommander(user_id="W0ABC12")),
-    ("commander <@U123ABC|Ada Lovelace>", SetCommander(user_id="U123ABC")),
+    ("commander <@U123ABC|Ada Lovelace>", SetCommander(user_id="U123ABC", user_name="Ada Lovelace")),
     ("commander   <@U123ABC>  ", SetCommander(user_id="U123ABC")),
     # call, zoom, meet
     ("call", StartCall()),
@@ -139,7 +139,7 @@ VALID: list[tuple[str, BaseModel]] = [
     ("STATUS", Status()),
     # role
     ("role comms <@U123ABC>", AssignRole(role="comms", user_id="U123ABC")),
-    ("role Scribe <@U123ABC|bob>", AssignRole(role="scribe", user_id="U123ABC")),
+    ("role Scribe <@U123ABC|bob>", AssignRole(role="scribe", user_id="U123ABC", user_name="bob")),
     ("role db-expert_2 <@W9>", AssignRole(role="db-expert_2", user_id="W9")),
     ("role commander <@U1>", AssignRole(role="commander", user_id="U1")),
     # followup
@@ -292,6 +292,23 @@ def test_usage_names_the_registered_slash_command() -> None:
 )
 def test_parse_user(token: str, user_id: str) -> None:
     assert parse_user(token) == user_id
+
+
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [
+        ("<@U123ABC|alice>", ("U123ABC", "alice")),
+        (" <@U1|Ada  Lovelace> ", ("U1", "Ada Lovelace")),
+        ("<@U1|ada &amp; co>", ("U1", "ada & co")),  # Slack's entities, decoded
+        ("<@U123ABC>", ("U123ABC", None)),
+        ("<@W0XYZ|>", ("W0XYZ", None)),
+        ("<@U1|\u200b\u202e>", ("U1", None)),  # nothing visible left
+        ("<@U1|ada@example.com>", ("U1", None)),  # only names, never an email address
+        ("<@U1|" + "a" * 100 + ">", ("U1", "a" * 80)),
+    ],
+)
+def test_parse_user_keeps_the_name_slack_sent(token: str, expected: tuple[str, str | None]) -> None:
+    assert parse_user_named(token) == expected
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 from domain.alerts import AlertGroup, AlertItem
 from domain.effects import Delivery, MessageInfo
-from domain.models import Declaration, FollowupAdd, FollowupReaction, ReactionAdded
+from domain.models import (
+    CommanderChange,
+    Declaration,
+    FollowupAdd,
+    FollowupReaction,
+    ReactionAdded,
+    RoleChange,
+)
 from domain.vocab import Severity, Stage, Status
 from workflows import alerting, broadcasts, nudges, transitions
 
@@ -46,8 +53,8 @@ def test_move_stage_without_stage_channels_leaves_broadcasts_alone() -> None:
 def test_severity_commander_role_and_resolve() -> None:
     s = state()
     transitions.change_severity(s, NOW, Severity.SEV1, "spreading", "U2")
-    transitions.assign_commander(s, NOW, "U3", "U2")
-    transitions.assign_role(s, NOW, "scribe", "U4", "U2")
+    transitions.assign_commander(s, NOW, CommanderChange(user_id="U3", actor="U2"))
+    transitions.assign_role(s, NOW, RoleChange(role="scribe", user_id="U4", actor="U2"))
     assert (s.severity, s.commander, s.roles) == (Severity.SEV1, "U3", {"scribe": "U4"})
     assert [dm.kind for dm in s.pending_dms] == ["role"]  # the commander's DM is the workflow's (role-dms)
     transitions.resolve(s, NOW, "fixed", "U3")

@@ -3,9 +3,10 @@ workflow starts (`static_summary` / `static_details`), and the "current details"
 (`workflow.set_current_details`).
 
 Pure functions over the workflows' inputs and state, so they run the same in a starter, in workflow code and
-in tests. Output is Markdown, which the UI renders. People are shown as `@U0123ABCD`: the state only holds
-Slack user IDs (a name is shown when Slack text carried one, `<@U1|ada>` -> `@ada`); Slack's own syntax
-(`<@U1>`, `<#C1>`, `&lt;`) never reaches the UI as such.
+in tests. Output is Markdown, which the UI renders. People are shown by the name Slack gave with a request
+(`IncidentState.people`: `@alice`), else by their Slack user ID (`@U0123ABCD`); quoted Slack text shows the
+name its mention carried (`<@U1|ada>` -> `@ada`). Slack's own syntax (`<@U1>`, `<#C1>`, `&lt;`) never reaches
+the UI as such.
 """
 
 from __future__ import annotations
@@ -57,8 +58,15 @@ def md(text: str, limit: int = TEXT_LIMIT, quoted: bool = False) -> str:
     return _MARKDOWN.sub(r"\\\1", line)
 
 
-def person(user_id: str | None) -> str:
-    return f"@{user_id}" if user_id else "nobody"
+NAME_LIMIT = 80
+
+
+def person(user_id: str | None, people: dict[str, str] | None = None) -> str:
+    """`@alice` when `people` knows the user's name (escaped like any text), else `@U0ALICE`."""
+    if not user_id:
+        return "nobody"
+    name = (people or {}).get(user_id)
+    return f"@{md(name, NAME_LIMIT)}" if name else f"@{user_id}"
 
 
 def utc(at: datetime) -> str:
@@ -90,7 +98,8 @@ def declaration_summary(d: Declaration) -> str:
 def declaration_details(d: Declaration) -> str:
     """The incident's fixed details: what it is, where it came from, where to act on it."""
     label = incident_label(d.incident_id)
-    who = f" by {person(d.declared_by)}" if d.declared_by else ""
+    names = {d.declared_by: d.declared_by_name} if d.declared_by and d.declared_by_name else {}
+    who = f" by {person(d.declared_by, names)}" if d.declared_by else ""
     source = SOURCES.get(d.source, d.source)
     private = " It is **private**: broadcast channels only see that it exists." if d.private else ""
     storm = " It is the **alert storm** incident: alert groups beyond the cap join it." if d.storm else ""
@@ -112,9 +121,10 @@ def stage_and_status(s: IncidentState) -> str:
 
 
 def _commander(s: IncidentState) -> str:
+    commander = person(s.commander, s.people)
     if s.status is Status.RESOLVED:
-        return f"was {person(s.commander)}" if s.commander else "no commander was named"
-    return person(s.commander) if s.commander else f"none named yet (declared by {person(s.declared_by)})"
+        return f"was {commander}" if s.commander else "no commander was named"
+    return commander if s.commander else f"none named yet (declared by {person(s.declared_by, s.people)})"
 
 
 def _channel(s: IncidentState) -> str:
@@ -146,7 +156,7 @@ def incident_details(s: IncidentState, now: datetime) -> str:
         f"- **Commander:** {_commander(s)}",
     ]
     roles = ", ".join(
-        f"{role} {person(user)}" for role, user in sorted(s.roles.items()) if role != "commander"
+        f"{role} {person(user, s.people)}" for role, user in sorted(s.roles.items()) if role != "commander"
     )
     if roles:
         lines.append(f"- **Roles:** {roles}")
@@ -156,7 +166,9 @@ def incident_details(s: IncidentState, now: datetime) -> str:
     lines.append(f"- **Last status update:** {_last_update(s, now)}")
     declared = f"- **Declared:** {_time(s.declared_at, now)}"
     declared += (
-        f" by {person(s.declared_by)}" if s.declared_by else f" from {SOURCES.get(s.source, s.source)}"
+        f" by {person(s.declared_by, s.people)}"
+        if s.declared_by
+        else f" from {SOURCES.get(s.source, s.source)}"
     )
     if s.status is Status.RESOLVED and s.resolved_at is not None:
         lasted = human((s.resolved_at - s.declared_at).total_seconds())

@@ -224,7 +224,7 @@ class IncidentWorkflow(PagingUpdates):
     @workflow.update
     def assign_commander(self, change: CommanderChange) -> CommandReply:
         """`/incident commander @user`: sets the incident commander."""
-        transitions.assign_commander(self._s, workflow.now(), change.user_id, change.actor)
+        transitions.assign_commander(self._s, workflow.now(), change)
         if workflow.patched(patches.ROLE_DMS):
             transitions.dm_role(self._s, "commander", change.user_id)
         self._ctx.changed()
@@ -314,7 +314,7 @@ class IncidentWorkflow(PagingUpdates):
     @workflow.update
     def assign_role(self, change: RoleChange) -> CommandReply:
         """`/incident role <role> @user`: the person gets a DM describing the role; the overview shows it."""
-        transitions.assign_role(self._s, workflow.now(), change.role, change.user_id, change.actor)
+        transitions.assign_role(self._s, workflow.now(), change)
         self._ctx.changed()
         return CommandReply(text=f"<@{change.user_id}> is now the {change.role}; I sent them the role by DM.")
 

@@ -19,6 +19,7 @@ from domain.models import (
     BroadcastThread,
     CallInfo,
     CallProviderName,
+    CommanderChange,
     DebriefNote,
     Declaration,
     Followup,
@@ -30,15 +31,18 @@ from domain.models import (
     PendingTicket,
     ReactionAdded,
     ReminderRecord,
+    RoleChange,
     TicketInfo,
     TimelineEvent,
 )
 from domain.state_compat import UPDATE_KINDS
 from domain.storm import StormDigest
+from domain.usage import display_name
 from domain.vocab import Severity, Stage, Status
 from workflows import broadcasts
 
 MAX_REMEMBERED = 2_000  # entries kept by each dedup list (reacted messages, alert fingerprints)
+MAX_PEOPLE = 200  # names kept in `IncidentState.people` (the most recently seen)
 
 # --- a new incident and the bookkeeping every transition uses --------------------------------------------
 
@@ -69,6 +73,7 @@ def new_state(d: Declaration, now: datetime) -> IncidentState:
         role_descriptions=d.roles,
         nudge_minutes=d.nudge_minutes,
         followup_reactions=d.followup_reactions,
+        people=_names({d.declared_by: d.declared_by_name} if d.declared_by and d.declared_by_name else {}),
     )
 
 
@@ -119,6 +124,22 @@ def queue(
             key=k, kind=kind, text=text, actor=actor, stage=stage, channel_only=channel_only, link=link
         )
     )
+
+
+def learn_names(s: IncidentState, names: dict[str, str]) -> None:
+    """Remembers the names Slack gave with a request (user ID -> name), for the Temporal UI's details."""
+    s.people = _names(names, s.people)
+
+
+def _names(names: dict[str, str], known: dict[str, str] | None = None) -> dict[str, str]:
+    """`known` with `names` added as the newest, keeping the MAX_PEOPLE newest; only names worth showing."""
+    people = dict(known or {})
+    for user_id, raw in names.items():
+        name = display_name(raw)
+        if name:
+            people.pop(user_id, None)
+            people[user_id] = name
+    return dict(list(people.items())[-MAX_PEOPLE:])
 
 
 def overview_changed(s: IncidentState) -> None:
@@ -195,16 +216,20 @@ def change_severity(
     overview_changed(s)
 
 
-def assign_commander(s: IncidentState, now: datetime, user_id: str, actor: str | None) -> None:
+def assign_commander(s: IncidentState, now: datetime, change: CommanderChange) -> None:
     """Changes the overview. The role's DM (patch role-dms) is the caller's to add, with `dm_role`."""
+    user_id, actor = change.user_id, change.actor
+    learn_names(s, change.names)
     s.commander = user_id
     record(s, now, "commander", f"<@{user_id}> is the incident commander", actor)
     queue(s, "commander", f"<@{user_id}> is now the incident commander", actor)
     overview_changed(s)
 
 
-def assign_role(s: IncidentState, now: datetime, role: str, user_id: str, actor: str | None) -> None:
+def assign_role(s: IncidentState, now: datetime, change: RoleChange) -> None:
     """The person gets a DM describing the role. Changes the overview."""
+    role, user_id, actor = change.role, change.user_id, change.actor
+    learn_names(s, change.names)
     if role == "commander":
         s.commander = user_id
     else:
