@@ -19,6 +19,7 @@ from sandbox.api_files import uploaded_bytes
 from tests.conftest import RESPONDER, Stack, eventually, running_stack
 from tests.test_ingress import declare_via_slack, run
 from tests.test_integrations import messages, overview_text, settled
+from tests.test_observability import current_details
 from tests.test_reminders import dms
 
 COMMS, SCRIBE = "U0COMMS", "U0SCRIBE"
@@ -65,6 +66,10 @@ async def test_roles_are_dmed_and_shown_in_the_overview_description_and_status(c
     assert f"Comms: <@{COMMS}>" in status and f"Scribe: <@{SCRIBE}>" in status
     state = await stack.state(incident_id)
     assert [e.kind for e in state.timeline].count("role") == 2
+    # The Temporal UI names people by the name Slack sent with the mention or the command, else by ID.
+    shown = await current_details(stack, incident_workflow_id(incident_id, stack.settings.task_queue))
+    assert "**Commander:** @alice" in shown and "**Roles:** comms @U0COMMS, scribe @scribe" in shown, shown
+    assert "by @alice;" in shown and "RESPONDER" not in shown, shown  # the declarer, renamed since
 
 
 async def test_followups_typed_and_by_reaction_become_jira_issues(configured: Stack) -> None:

@@ -9,15 +9,17 @@ from urllib.parse import parse_qs, urlparse
 from domain.models import (
     BroadcastThread,
     CallInfo,
+    CommanderChange,
     Declaration,
     DirectoryState,
     IncidentState,
     ReminderInput,
+    RoleChange,
     TimelineEvent,
 )
 from domain.vocab import Severity, Stage, Status
 from starter.dev import open_incidents_query, ui_list_url
-from workflows import details
+from workflows import details, transitions
 
 T0 = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 
@@ -95,6 +97,38 @@ def test_an_incident_without_commander_or_channel_and_from_an_alert() -> None:
     assert "- **Commander:** none named yet (declared by nobody)" in text
     assert "- **Channel:** none: restricted\\_action" in text
     assert "- **Declared:** 09:00 UTC from an Alertmanager alert group" in text
+
+
+def test_people_show_by_the_name_slack_gave_else_by_their_id() -> None:
+    d = Declaration(
+        incident_id=4, title="t", severity=Severity.SEV2, declared_by="U0DEVUSER", declared_by_name="dev_user"
+    )
+    s = transitions.new_state(d, T0)  # the declarer's name, from the declare request
+    assert "declared by @dev\\_user from Slack" in details.declaration_details(d)
+    assert "- **Commander:** none named yet (declared by @dev\\_user)" in details.incident_details(s, T0)
+    change = CommanderChange(user_id="U0ALICE", actor="U0DEVUSER", user_name="alice", actor_name="dev_user")
+    transitions.assign_commander(s, T0, change)
+    transitions.assign_role(s, T0, RoleChange(role="comms", user_id="U0BOB", actor="U0DEVUSER"))
+    transitions.assign_role(s, T0, RoleChange(role="scribe", user_id="U0EVE", user_name="<b>eve</b>"))
+    text = details.incident_details(s, T0)
+    assert "- **Commander:** @alice" in text and "- **Declared:** 09:00 UTC by @dev\\_user;" in text
+    # bob's request carried no name: his ID; a name is escaped like any text
+    assert "- **Roles:** comms @U0BOB, scribe @&lt;b&gt;eve&lt;/b&gt;" in text
+    # never an email address, never an empty name
+    transitions.learn_names(s, {"U0BOB": "bob@example.com", "U0ALICE": " "})
+    assert s.people["U0ALICE"] == "alice" and "U0BOB" not in s.people
+
+
+def test_the_names_kept_are_bounded_newest_first_and_older_states_have_none() -> None:
+    s = state()
+    transitions.learn_names(s, {f"U{n}": f"user{n}" for n in range(transitions.MAX_PEOPLE)})
+    transitions.learn_names(s, {"U0": "renamed", "U0NEW": "new"})  # seen again: newest again
+    assert len(s.people) == transitions.MAX_PEOPLE
+    assert "U1" not in s.people and s.people["U0"] == "renamed" and list(s.people)[-1] == "U0NEW"
+    stored = state().model_dump(mode="json")
+    del stored["people"]  # saved by a warroom from before names
+    assert IncidentState.model_validate(stored).people == {}
+    assert CommanderChange.model_validate({"user_id": "U1", "actor": "U2"}).names == {}
 
 
 def test_summaries_are_one_short_line_and_markdown_in_titles_is_shown_as_typed() -> None:

@@ -139,7 +139,8 @@ def _names(names: dict[str, str], known: dict[str, str] | None = None) -> dict[s
         if name:
             people.pop(user_id, None)
             people[user_id] = name
-    return dict(list(people.items())[-MAX_PEOPLE:])
+    kept = list(people.items())
+    return dict(kept[max(0, len(kept) - MAX_PEOPLE) :])
 
 
 def overview_changed(s: IncidentState) -> None:
