@@ -239,10 +239,10 @@ class Dispatcher:
                 severity_change = SeverityChange(severity=severity, reason=reason, actor=actor)
                 text = await inc.change_severity(incident_id, severity_change, rid)
             case cmd.SetCommander(user_id=user_id, user_name=name):
-                change = CommanderChange(
+                commander = CommanderChange(
                     user_id=user_id, actor=actor, user_name=name, actor_name=who.user_name
                 )
-                text = await inc.assign_commander(incident_id, change, rid)
+                text = await inc.assign_commander(incident_id, commander, rid)
             case cmd.Broadcast(action="show"):
                 text = broadcast_text(await inc.state(incident_id), who.slash_command)
             case cmd.Broadcast(action=action, channel_ids=ids):

@@ -56,6 +56,12 @@ def test_the_well_formed_payloads_parse() -> None:
     staged = stage_form(STAGE_FORM)
     assert (staged.incident_id, staged.stage, staged.actor) == (42, Stage.MITIGATED, "U0RESPONDER")
     assert reaction_event(changed(REACTION, "item", to={"type": "file", "file": "F1"})) is None
+    # The caller's Slack name, for the Temporal UI: only a name to show, and never a reason to refuse
+    assert command.user_name == "responder" and declared.user_name == "responder"
+    for odd in (None, "", 7, ["x"], "me@example.com", "\u200b"):
+        assert slash_command(changed(SLASH, "user_name", to=odd)).user_name is None
+        assert declare_form(changed(DECLARE_FORM, "user", "username", to=odd)).user_name is None
+    assert declare_form(changed(DECLARE_FORM, "user", to={"id": "U0RESPONDER", "name": "r"})).user_name == "r"
 
 
 VALUES = ("view", "state", "values")
