@@ -117,6 +117,9 @@ def test_people_show_by_the_name_slack_gave_else_by_their_id() -> None:
     # never an email address, never an empty name
     transitions.learn_names(s, {"U0BOB": "bob@example.com", "U0ALICE": " "})
     assert s.people["U0ALICE"] == "alice" and "U0BOB" not in s.people
+    emailed = d.model_copy(update={"declared_by_name": "dev@example.com"})
+    assert "declared by @U0DEVUSER" in details.declaration_details(emailed)
+    assert transitions.new_state(emailed, T0).people == {}
 
 
 def test_the_names_kept_are_bounded_newest_first_and_older_states_have_none() -> None:

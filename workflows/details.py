@@ -24,6 +24,7 @@ from domain.models import (
     ReminderInput,
     ReminderStatus,
 )
+from domain.usage import display_name
 from domain.vocab import Severity, Status, incident_label
 
 SUMMARY_LIMIT = 200  # the UI shows the summary on one line; keep it short
@@ -98,7 +99,8 @@ def declaration_summary(d: Declaration) -> str:
 def declaration_details(d: Declaration) -> str:
     """The incident's fixed details: what it is, where it came from, where to act on it."""
     label = incident_label(d.incident_id)
-    names = {d.declared_by: d.declared_by_name} if d.declared_by and d.declared_by_name else {}
+    name = display_name(d.declared_by_name)  # as the incident's state keeps it
+    names = {d.declared_by: name} if d.declared_by and name else {}
     who = f" by {person(d.declared_by, names)}" if d.declared_by else ""
     source = SOURCES.get(d.source, d.source)
     private = " It is **private**: broadcast channels only see that it exists." if d.private else ""
