@@ -107,6 +107,16 @@ async def test_declared_incidents_resolve_their_pagerduty_incident_and_opsgenie_
             assert [m["text"] for m in await top_level(stack, channel)] == texts
         assert pd.calls_of("update_incident") == [502, 400] and og.calls_of("close_alert") == [502, 202]
 
+        # PagerDuty refusing for good: one note saying so and what to do, and the incident resolves anyway.
+        other = await pd.trigger("Database", "Replica lag")
+        channel = await stack.incident_channel(3)
+        pd.add_fault("update_incident", 403)
+        await resolve_and_wait(stack, 3)
+        said = [m["text"] for m in await top_level(stack, channel) if ":warning:" in m["text"]]
+        assert len(said) == 1 and f"/incidents/{other}|#2>" in said[0], said
+        assert "refused warroom's credentials" in said[0] and "resolve it in PagerDuty yourself" in said[0]
+        assert (await stack.state(3)).status.value == "resolved"
+
 
 async def test_nothing_is_resolved_in_the_pager_when_the_setting_is_off(
     temporal: WorkflowEnvironment, sandbox: SandboxServer
