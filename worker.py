@@ -172,6 +172,7 @@ def pager_activities(
         pager.page,
         pager.responder_email,
         pager.resolve_page,
+        pager.resolve_source,
         SlackInviteActivities(slack).invite_by_email,
     ]
 

@@ -1,5 +1,6 @@
 """Opsgenie's Alert API v2, the slice paging uses: create an alert for a team, escalation or schedule, wait
-briefly for Opsgenie to process the request, close the alert by its alias.
+briefly for Opsgenie to process the request, close the alert by its alias (or, one warroom did not make, by
+its ID).
 
 Every call sends `Authorization: GenieKey <OPSGENIE_API_KEY>`. The Alert API is asynchronous: a create or
 close is answered 202 with a `requestId`, and `GET /v2/alerts/requests/{requestId}` says later whether it
@@ -144,10 +145,11 @@ class OpsgenieApi:
                 return ""
             await asyncio.sleep(PROCESS_POLL)
 
-    async def close(self, alias: str) -> None:
+    async def close(self, identifier: str, kind: str = "alias") -> None:
+        """Closes the alert with this alias (or `kind="id"`: alert ID); closing a closed alert is accepted."""
         body = {"source": "warroom", "note": "Resolved in warroom."}
-        path = f"/alerts/{quote(alias, safe='')}/close"
-        await self.call("POST", path, "closing an alert", body=body, params={"identifierType": "alias"})
+        path = f"/alerts/{quote(identifier, safe='')}/close"
+        await self.call("POST", path, "closing an alert", body=body, params={"identifierType": kind})
 
 
 def _priority(severity: str) -> str:

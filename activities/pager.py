@@ -4,7 +4,9 @@ workflow never depends on which one this deployment uses. Secrets come from the 
 - `page`: PagerDuty incident or Opsgenie alert, idempotent by the page's key (PagerDuty: a retry first looks
   the key up; Opsgenie: `alias` dedups the open alert);
 - `responder_email`: the email of whoever acknowledged (PagerDuty's webhook names the user only);
-- `resolve_page`: at the incident's resolve, unless WARROOM_PAGER_RESOLVE_ON_RESOLVE=false.
+- `resolve_page`: at the incident's resolve, unless WARROOM_PAGER_RESOLVE_ON_RESOLVE=false;
+- `resolve_source`: the same for the PagerDuty incident / Opsgenie alert an incident was declared from by a
+  webhook; skipped when that pager's API credentials are not set (a webhook alone gives none).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from temporalio import activity
 
 from activities import opsgenie, pagerduty
 from activities.vendor_errors import not_configured
-from domain.alerts import Responder
+from domain.alerts import PagerRef, Responder
 from domain.paging import PAGER_LABELS, PageLink, PageRequest
 from domain.settings import Settings
 
@@ -84,4 +86,21 @@ class PagerActivities:
                 await pagerduty.PagerDutyApi(session, self._settings).resolve(link.vendor_id)
             else:
                 await opsgenie.OpsgenieApi(session, self._settings).close(link.key)
+        return True
+
+    @activity.defn
+    async def resolve_source(self, ref: PagerRef) -> bool:
+        """Resolves the PagerDuty incident (closes the Opsgenie alert, by its ID) an incident was declared
+        from or joined by; False, sending nothing, when this deployment leaves them open or cannot reach
+        that pager's API."""
+        if not self._settings.pager_resolve_on_resolve or self._settings.missing_for(ref.provider):
+            return False
+        async with self._http() as session:
+            if ref.provider == "pagerduty":
+                await pagerduty.PagerDutyApi(session, self._settings).resolve(ref.vendor_id)
+            else:
+                await opsgenie.OpsgenieApi(session, self._settings).close(ref.vendor_id, kind="id")
+        activity.logger.info(
+            "resolved at the source", extra={"provider": ref.provider, "vendor_id": ref.vendor_id}
+        )
         return True

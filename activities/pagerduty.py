@@ -1,5 +1,6 @@
 """PagerDuty's REST API v2, the slice paging uses: find a service or escalation policy by name, create an
-incident (idempotent by `incident_key`), find it again by key, resolve it, read a user's email.
+incident (idempotent by `incident_key`), find it again by key, resolve it (one resolved already counts as
+done), read a user's email.
 
 Every call sends `Authorization: Token token=<PAGERDUTY_API_TOKEN>` and PagerDuty's versioned `Accept`;
 writes send `From: <PAGERDUTY_FROM_EMAIL>`, the user they are made as. Failures become
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from temporalio.exceptions import ApplicationError
@@ -170,10 +172,15 @@ class PagerDutyApi:
         return made, name
 
     async def resolve(self, incident_id: str) -> None:
+        """Resolves the incident; one resolved already (by someone in PagerDuty, or by an earlier attempt
+        whose answer was lost) is refused with a 400, which then counts as done."""
         body = {"incident": {"type": "incident_reference", "status": "resolved"}}
-        status, data = await self.call("PUT", f"/incidents/{incident_id}", "resolving an incident", body=body)
+        path = f"/incidents/{quote(incident_id, safe='')}"
+        status, data = await self.call("PUT", path, "resolving an incident", body=body)
         if status == 400:
-            raise self.rejected("resolving an incident", data)
+            again, found = await self.call("GET", path, "reading an incident")
+            if again == 400 or str(((found or {}).get("incident") or {}).get("status")) != "resolved":
+                raise self.rejected("resolving an incident", data)
 
     async def user_email(self, user_id: str) -> str:
         status, data = await self.call("GET", f"/users/{user_id}", "reading a user")

@@ -123,6 +123,18 @@ class Responder(BaseModel):
     name: str = ""
 
 
+class PagerRef(BaseModel):
+    """The PagerDuty incident (`data.id` of a V3 webhook) or Opsgenie alert (`alert.alertId`) a notification
+    is about, as the webhook names it: resolving the warroom incident resolves it (domain.paging)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: Literal["pagerduty", "opsgenie"]
+    vendor_id: str
+    label: str = ""  # `#2` (PagerDuty's number) or Opsgenie's tiny ID, for the channel's words
+    url: str = ""
+
+
 class AlertGroup(BaseModel):
     """One notification, normalised: crosses into the workflow (no secrets, bounded size)."""
 
@@ -138,6 +150,7 @@ class AlertGroup(BaseModel):
     external_url: str = ""
     truncated: int = 0  # alerts left out of `alerts`
     responder: Responder | None = None  # an acknowledgement: who, so a paged incident can invite them
+    pager: PagerRef | None = None  # a PagerDuty incident / Opsgenie alert warroom did not page itself
 
 
 def hash_key(source: str, raw: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from domain.alerts import AlertGroup, AlertItem, Labels, Loose, Responder, clip
+from domain.alerts import AlertGroup, AlertItem, Labels, Loose, PagerRef, Responder, clip
 from domain.paging import PAGE_PREFIX, directory_key
 from domain.vocab import Severity
 
@@ -49,7 +49,8 @@ def from_opsgenie(data: Any) -> AlertGroup | None:
         return None
     hook = OpsgenieWebhook.model_validate(data)
     alert = hook.alert
-    if hook.action == "Create" and alert.alias.startswith(PAGE_PREFIX):
+    paged = alert.alias.startswith(PAGE_PREFIX)
+    if hook.action == "Create" and paged:
         return None  # `/incident page` made it: its channel already says so
     labels: Labels = {"opsgenie_alert": alert.tinyId or alert.alertId, "priority": alert.priority}
     if alert.entity:
@@ -83,4 +84,6 @@ def from_opsgenie(data: Any) -> AlertGroup | None:
         description=clip(alert.description, 2000),
         alerts=(item,),
         responder=responder,
+        # the alert itself (an alias can name a later alert once this one closes); a page is resolved as one
+        pager=None if paged else PagerRef(provider="opsgenie", vendor_id=alert.alertId, label=alert.tinyId),
     )

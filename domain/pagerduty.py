@@ -17,7 +17,17 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from domain.alerts import AlertGroup, AlertItem, Labels, Loose, Responder, clip, hash_key, map_severity
+from domain.alerts import (
+    AlertGroup,
+    AlertItem,
+    Labels,
+    Loose,
+    PagerRef,
+    Responder,
+    clip,
+    hash_key,
+    map_severity,
+)
 from domain.paging import PAGE_PREFIX, directory_key
 from domain.vocab import Severity
 
@@ -109,7 +119,8 @@ def from_pagerduty_v3(data: Any) -> AlertGroup | None:
         return None
     event = V3IncidentWebhook.model_validate(data).event
     incident = event.data
-    if event.event_type == "incident.triggered" and (incident.incident_key or "").startswith(PAGE_PREFIX):
+    paged = (incident.incident_key or "").startswith(PAGE_PREFIX)
+    if event.event_type == "incident.triggered" and paged:
         return None  # `/incident page` made it: its channel already says so
     labels: Labels = {"pagerduty_incident": incident.id}
     if incident.service is not None and incident.service.summary:
@@ -151,7 +162,13 @@ def from_pagerduty_v3(data: Any) -> AlertGroup | None:
         severity=v3_severity(incident),
         alerts=items,
         external_url=incident.html_url,
+        pager=None if paged else pager_ref(incident),  # a page is resolved as a page (domain.paging)
     )
+
+
+def pager_ref(incident: V3Incident) -> PagerRef:
+    label = f"#{incident.number}" if incident.number is not None else ""
+    return PagerRef(provider="pagerduty", vendor_id=incident.id, label=label, url=incident.html_url)
 
 
 # --- Events API v2 ---------------------------------------------------------------------------------------

@@ -7,6 +7,10 @@ second open incident (alert) with the same key, so a retried request after a los
 also links the vendor's webhooks to the incident: the workflow gives the directory `directory_key(...)` before
 it pages, and the PagerDuty and Opsgenie webhooks carrying that key join this incident instead of declaring
 one.
+
+An incident declared from (or later joined by) a PagerDuty incident or Opsgenie alert that warroom did not
+page keeps its reference (`PagerRef`, from the webhook: PagerDuty's `data.id`, Opsgenie's `alertId`) in
+`PagingState.sources`, and resolves it when it resolves (`sources_to_resolve`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.alerts import AlertGroup, Responder, hash_key
+from domain.alerts import AlertGroup, PagerRef, Responder, hash_key
 from domain.base import Model
 from domain.usage import UsageError, clean_text, quote, usage_for
 
@@ -25,6 +29,7 @@ PAGER_LABELS: dict[str, str] = {"pagerduty": "PagerDuty", "opsgenie": "Opsgenie"
 PAGE_PREFIX = "warroom-page-"
 TARGET_MAX = 100
 MESSAGE_MAX = 1000
+MAX_SOURCES = 20  # vendor incidents / alerts one incident keeps to resolve (the state stays bounded)
 
 
 def directory_key(provider: str, key: str) -> str:
@@ -106,6 +111,8 @@ class PagingState(Model):
     links: tuple[PageLink, ...] = ()
     invites: tuple[Responder, ...] = ()  # acknowledgements whose responder is still to be invited
     invited: tuple[str, ...] = ()  # responders (vendor user ID or email) already handled
+    sources: tuple[PagerRef, ...] = ()  # vendor incidents / alerts it was declared from or joined by
+    sources_done: tuple[str, ...] = ()  # their vendor IDs resolved since (by the vendor, or at resolve)
 
 
 def acknowledged(p: PagingState, group: AlertGroup) -> PagingState:
@@ -120,6 +127,45 @@ def acknowledged(p: PagingState, group: AlertGroup) -> PagingState:
     if not ident or ident in p.invited or any((r.user_id or r.email) == ident for r in p.invites):
         return p
     return p.model_copy(update={"invites": (*p.invites, who)})
+
+
+def source_seen(p: PagingState, group: AlertGroup) -> PagingState:
+    """A notification about a PagerDuty incident / Opsgenie alert warroom did not page: kept, to resolve with
+    the incident; its "resolved" / `Close` means the vendor has resolved it already."""
+    ref = group.pager
+    if ref is None or any(x.vendor_id == ref.vendor_id for x in p.links):
+        return p
+    known = any(x.provider == ref.provider and x.vendor_id == ref.vendor_id for x in p.sources)
+    if not known and len(p.sources) < MAX_SOURCES:
+        p = p.model_copy(update={"sources": (*p.sources, ref)})
+    if group.status == "resolved" and ref.vendor_id not in p.sources_done:
+        p = p.model_copy(update={"sources_done": (*p.sources_done, ref.vendor_id)})
+    return p
+
+
+def declared_source(alert: AlertGroup | None) -> PagerRef | None:
+    """The vendor incident / alert the incident was declared from. A declaration from before
+    `AlertGroup.pager` existed (an incident still running) has it in its item's fingerprint, which holds the
+    webhook's `data.id` / `alertId` (`pagerduty:<id>`, `opsgenie:<id>`: only a trigger / `Create` of an
+    incident or alert warroom did not page has one)."""
+    if alert is None or alert.pager is not None:
+        return None if alert is None else alert.pager
+    kind, _, vendor_id = alert.alerts[0].fingerprint.partition(":") if alert.alerts else ("", "", "")
+    if kind != alert.source or kind not in PAGER_LABELS or not vendor_id:
+        return None
+    provider: PagerName = "pagerduty" if kind == "pagerduty" else "opsgenie"
+    return PagerRef(provider=provider, vendor_id=vendor_id, url=alert.alerts[0].url)
+
+
+def sources_to_resolve(p: PagingState, alert: AlertGroup | None) -> list[PagerRef]:
+    """What the incident resolves at its resolve, once each: the vendor incidents / alerts it was declared
+    from or joined by, less those resolved already and those it paged itself (resolved as pages)."""
+    found = list(p.sources)
+    first = declared_source(alert)
+    if first is not None and not any(x.vendor_id == first.vendor_id for x in found):
+        found.insert(0, first)
+    paged = {x.vendor_id for x in p.links}
+    return [x for x in found if x.vendor_id not in p.sources_done and x.vendor_id not in paged]
 
 
 # --- activities' inputs and outputs ------------------------------------------------------------------------

@@ -3,7 +3,8 @@ webhooks PagerDuty sends back.
 
 Served: list services and escalation policies (`query` matches names, any case, anywhere), create an incident
 (refused with 400 while an open incident of the same service has the same `incident_key`), list incidents
-(`incident_key`, `statuses[]`), update one's status, read a user. Every route wants
+(`incident_key`, `statuses[]`), read one, update one's status (resolving one resolved already is a 400,
+"Incident Already Resolved"), read a user. Every route wants
 `Authorization: Token token=API_TOKEN` and PagerDuty's `Accept: application/vnd.pagerduty+json;version=2`;
 writes want a `From` header naming a user of the account. Errors have PagerDuty's shape,
 `{"error": {"message", "code", "errors": [...]}}`.
@@ -11,7 +12,9 @@ writes want a `From` header naming a user of the account. Errors have PagerDuty'
 `acknowledge(incident_id, user_id)` (or `POST /_sandbox/pagerduty/acknowledge` with `{"incident", "user"}`)
 acknowledges as that user and, as PagerDuty does, sends a V3 `incident.acknowledged` webhook signed with
 WEBHOOK_SECRET to warroom's `/alerts/pagerduty` (so `warroom dev` shows the whole loop); resolving sends
-`incident.resolved` the same way.
+`incident.resolved` the same way (even when the answer to the resolve is lost). `trigger(service, title)` (or
+`POST /_sandbox/pagerduty/trigger` with `{"service", "title"}`) opens an incident as a monitoring integration
+would, and sends `incident.triggered`.
 """
 
 from __future__ import annotations
@@ -36,10 +39,13 @@ ACCEPT = "application/vnd.pagerduty+json;version=2"
 PREFIX = "/pagerduty"
 SITE = "https://sandbox.pagerduty.com"
 
-FaultRoute = Literal["create_incident", "list_incidents", "update_incident", "list_services", "get_user"]
+FaultRoute = Literal[
+    "create_incident", "list_incidents", "get_incident", "update_incident", "list_services", "get_user"
+]
 FAULT_ROUTES: tuple[str, ...] = (
     "create_incident",
     "list_incidents",
+    "get_incident",
     "update_incident",
     "list_services",
     "get_user",
@@ -120,6 +126,18 @@ class PagerDutyFake(VendorStandIn[FaultRoute]):
         found["status"] = "acknowledged"
         return await self._send_webhook("incident.acknowledged", found, user_id)
 
+    async def trigger(
+        self, service: str = "Payments API", title: str = "Payments API is returning 500s"
+    ) -> str:
+        """An incident opened by a monitoring integration of `service` (not through the REST API), and its
+        `incident.triggered` webhook; the incident's ID."""
+        found = next((x for x in self.services.values() if service in (x["id"], x["name"])), None)
+        if found is None:
+            raise KeyError(service)
+        made = self._open(found, title, None, found["escalation_policy"], "")
+        await self._send_webhook("incident.triggered", made, "")
+        return str(made["id"])
+
     # --- VendorFake -------------------------------------------------------------------------------------
 
     def settings(self, base_url: str, workdir: Path) -> dict[str, str]:
@@ -135,10 +153,12 @@ class PagerDutyFake(VendorStandIn[FaultRoute]):
         add("GET", f"{PREFIX}/escalation_policies", self._route("list_policies", self._list("policies")))
         add("POST", f"{PREFIX}/incidents", self._route("create_incident", self._create))
         add("GET", f"{PREFIX}/incidents", self._route("list_incidents", self._list_incidents))
+        add("GET", f"{PREFIX}/incidents/{{id}}", self._route("get_incident", self._get_incident))
         add("PUT", f"{PREFIX}/incidents/{{id}}", self._route("update_incident", self._update))
         add("GET", f"{PREFIX}/users/{{id}}", self._route("get_user", self._get_user))
         self.add_control_routes(app)
         app.router.add_route("POST", f"/_sandbox/{self.name}/acknowledge", self._control_acknowledge)
+        app.router.add_route("POST", f"/_sandbox/{self.name}/trigger", self._control_trigger)
 
     # --- plumbing ---------------------------------------------------------------------------------------
 
@@ -159,14 +179,13 @@ class PagerDutyFake(VendorStandIn[FaultRoute]):
                 status, payload = action(request, body)
             except PagerDutyError as err:
                 status, payload = err.status, err.body
-            if fault is not None:  # the effect happened; the answer is lost
-                return self._fault_answer(route, fault)
-            response = self._answer(route, status, payload)
-            if route == "update_incident" and status == 200:
+            if route == "update_incident" and status == 200:  # PagerDuty tells its webhooks either way
                 incident = self.incident(request.match_info["id"])
                 if incident is not None and incident["status"] == "resolved":
                     await self._send_webhook("incident.resolved", incident, incident["resolved_by"])
-            return response
+            if fault is not None:  # the effect happened; the answer is lost
+                return self._fault_answer(route, fault)
+            return self._answer(route, status, payload)
 
         return handle
 
@@ -247,6 +266,13 @@ class PagerDutyFake(VendorStandIn[FaultRoute]):
                             2001,
                             f"Open incident with key {key!r} already exists: {other['id']}",
                         )
+        details = str((incident.get("body") or {}).get("details") or "")
+        made = self._open(service, title, key, policy_id, details)
+        return 201, {"incident": self._incident_json(made)}
+
+    def _open(
+        self, service: dict[str, Any], title: str, key: str | None, policy_id: str, details: str
+    ) -> dict[str, Any]:
         number = len(self.incidents) + 1
         made = {
             "id": f"Q{number:05d}SANDBOX"[:14],
@@ -256,12 +282,18 @@ class PagerDutyFake(VendorStandIn[FaultRoute]):
             "escalation_policy": policy_id,
             "incident_key": key or hashlib.sha256(f"{number}".encode()).hexdigest()[:32],
             "status": "triggered",
-            "details": ((incident.get("body") or {}).get("details") or ""),
+            "details": details,
             "created_at": _now(),
             "resolved_by": "",
         }
         self.incidents.append(made)
-        return 201, {"incident": self._incident_json(made)}
+        return made
+
+    def _get_incident(self, request: web.Request, body: Any) -> tuple[int, Payload]:
+        incident = self.incident(request.match_info["id"])
+        if incident is None:
+            raise PagerDutyError(404, "Not Found", 2100)
+        return 200, {"incident": self._incident_json(incident)}
 
     def _list_incidents(self, request: web.Request, body: Any) -> tuple[int, Payload]:
         key = request.query.get("incident_key")
@@ -365,6 +397,16 @@ class PagerDutyFake(VendorStandIn[FaultRoute]):
             status = 0
         self.webhooks.append((event_type, status))
         return status
+
+    async def _control_trigger(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            made = await self.trigger(
+                str(body["service"]), str(body.get("title") or "Triggered in PagerDuty")
+            )
+        except (ValueError, KeyError, TypeError) as err:
+            return web.json_response({"ok": False, "error": f"unknown service: {err}"}, status=400)
+        return web.json_response({"ok": True, "incident": made})
 
     async def _control_acknowledge(self, request: web.Request) -> web.Response:
         try:

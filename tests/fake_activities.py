@@ -11,7 +11,7 @@ from typing import Any
 
 from temporalio import activity
 
-from domain.alerts import Responder
+from domain.alerts import PagerRef, Responder
 from domain.effects import (
     AnnounceRequest,
     CallInfo,
@@ -130,6 +130,11 @@ async def resolve_page(link: PageLink) -> bool:
     return True
 
 
+@activity.defn(name="resolve_source")
+async def resolve_source(ref: PagerRef) -> bool:
+    return True
+
+
 @activity.defn(name="invite_by_email")
 async def invite_by_email(req: InviteRequest) -> InviteResult:
     return InviteResult(user_id="U0ONCALL")
@@ -154,6 +159,7 @@ FAKE_ACTIVITIES: list[Callable[..., Any]] = [
     page,
     responder_email,
     resolve_page,
+    resolve_source,
     invite_by_email,
 ]
 

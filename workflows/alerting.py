@@ -8,7 +8,7 @@ from datetime import datetime
 
 from domain.alerts import AlertGroup, describe_alerts
 from domain.models import IncidentState, StormSplit
-from domain.paging import acknowledged
+from domain.paging import acknowledged, source_seen
 from domain.storm import note_group
 from domain.vocab import Stage, Status, incident_label
 from workflows.transitions import overview_changed, queue, record, remember
@@ -26,6 +26,7 @@ def alerts_fired(s: IncidentState, now: datetime, group: AlertGroup) -> bool:
             record(s, now, "alert", f"{group.title} ({group.source}) joined the alert storm", None)
         overview_changed(s)
         return False
+    s.paging = source_seen(s.paging, group)  # a PagerDuty incident / Opsgenie alert: resolved with it
     if group.status == "resolved":
         if s.alerts_resolved:
             return False

@@ -6,6 +6,10 @@ IncidentWorkflow gets the `page` update from `PagingUpdates`; `Integrations` run
 `workflows.alerting` notes acknowledgements (`domain.paging.acknowledged`). No patch: every path here starts
 from `s.paging`, which only the new `page` update fills, so no recorded history takes one (`acknowledged`
 changes nothing for an incident that never paged; `finish` does nothing without pages).
+
+The exception, `resolve_sources`: an incident declared from a PagerDuty or Opsgenie webhook (possibly before
+this existed, and still running) resolves that incident / alert there too, behind patch
+`resolve-pager-sources`, asked only when it has one to resolve.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities import slack_render as render
     from activities.pager import PagerActivities
     from activities.slack_invite import SlackInviteActivities
-    from domain.alerts import Responder
+    from domain.alerts import PagerRef, Responder
     from domain.models import CommandReply
     from domain.paging import (
         PAGE_PREFIX,
@@ -30,9 +34,10 @@ with workflow.unsafe.imports_passed_through():
         PageRequest,
         PendingPage,
         directory_key,
+        sources_to_resolve,
     )
     from domain.vocab import Status, incident_label
-    from workflows import directory_link
+    from workflows import directory_link, patches
     from workflows.context import IncidentContext, reject
     from workflows.outbox import Outbox
 
@@ -181,6 +186,38 @@ class Paging:
                 links = list(self._s.paging.links)
                 links[index] = link.model_copy(update={"resolved": True})
                 self._s.paging = self._s.paging.model_copy(update={"links": tuple(links)})
+        await self.resolve_sources()
+
+    async def resolve_sources(self) -> None:
+        """The PagerDuty incidents / Opsgenie alerts the incident was declared from or joined by (not its
+        pages), resolved once each; the activity skips them when the deployment leaves them open or has no
+        API credentials for that pager. Incidents that resolved before this existed did not: patch."""
+        refs = sources_to_resolve(self._s.paging, self._s.alert)
+        if not refs or not workflow.patched(patches.RESOLVE_PAGER_SOURCES):
+            return
+        for ref in refs:
+            done = await self._ctx.activity(
+                PagerActivities.resolve_source,
+                ref,
+                what=f"resolve {_named(ref)}",
+                hint=_hint(ref),
+                vendor=True,
+            )
+            if done:
+                p = self._s.paging
+                self._s.paging = p.model_copy(update={"sources_done": (*p.sources_done, ref.vendor_id)})
+
+
+def _named(ref: PagerRef) -> str:
+    """`PagerDuty incident <url|#2>`, `Opsgenie alert 42` for the channel."""
+    thing = "incident" if ref.provider == "pagerduty" else "alert"
+    label = render.safe(ref.label or ref.vendor_id)
+    return f"the {PAGER_LABELS[ref.provider]} {thing} {f'<{ref.url}|{label}>' if ref.url else label}"
+
+
+def _hint(ref: PagerRef) -> str:
+    verb = "resolve" if ref.provider == "pagerduty" else "close"
+    return f"; {verb} it in {PAGER_LABELS[ref.provider]} yourself."
 
 
 class PagingUpdates:

@@ -13,3 +13,6 @@ CHANNEL_FAILURE_EXIT = "channel-failure-exit"  # channel.Channel.open, only when
 TIMELINE_ARCHIVE = "timeline-archive"  # archive.TimelineArchive.run, only once a timeline is long
 DIRECTORY_CLOSE = "directory-close"  # directory_link.leave, at completion
 UPDATE_IN_TASK = "update-posted-in-its-task"  # IncidentWorkflow.post_update: posted by a local activity
+# Paging.resolve_sources (workflows/paging.py), at completion, only for an incident declared from (or joined
+# by) a PagerDuty incident / Opsgenie alert warroom did not page: it resolves them there too
+RESOLVE_PAGER_SOURCES = "resolve-pager-sources"

@@ -46,6 +46,7 @@ from domain.models import (
 from domain.naming import DEFAULT_TASK_QUEUE, directory_workflow_id, incident_workflow_id
 from domain.vocab import Severity, Stage
 from sandbox import SandboxServer
+from sandbox.pagerduty import WEBHOOK_SECRET as PD_WEBHOOK_SECRET
 from tests.conftest import (
     RESPONDER,
     SIGNING_SECRET,
@@ -56,6 +57,7 @@ from tests.conftest import (
     start_temporal,
     start_time_skipping,
 )
+from tests.histories.paging_scenario import paged, pagerduty_declared
 from tests.histories.statuspage_scenario import statuspage
 from tests.test_incident_workflow import declare, wait_quiet
 from workflows.incident import IncidentWorkflow
@@ -414,6 +416,8 @@ SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], dict[str, str]]] = {
     "nudge-fired": (nudge_fired, (), {}),
     "alert-storm": (alert_storm, (), {"WARROOM_ALERT_STORM_CAP": "1"}),
     "update-in-task": (update_in_task, (), {}),
+    "pagerduty-declared": (pagerduty_declared, (), {"PAGERDUTY_WEBHOOK_SECRET": PD_WEBHOOK_SECRET}),
+    "paged": (paged, (), {"PAGERDUTY_WEBHOOK_SECRET": PD_WEBHOOK_SECRET}),
     # A deployment on its own task queue: `staging-incident-1` reaches `staging-directory` (domain.naming).
     "staging-queue": (full_lifecycle, (), {"WARROOM_TASK_QUEUE": "staging"}),
 }
