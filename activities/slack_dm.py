@@ -63,6 +63,9 @@ class SlackDmActivities(SlackBase):
         if req.dm.kind == "role":
             text = render.role_text(req.incident, req.dm.role, req.dm.description)
             return await self._direct_message(req.dm.user_id, req.dm.key, text)
+        if req.dm.kind == "not_posted":
+            text = render.not_posted_text(req.incident, req.dm.description, req.dm.text)
+            return await self._direct_message(req.dm.user_id, req.dm.key, text)
         if req.dm.kind == "no_channel":
             text = render.no_channel_text(req.incident, req.dm.description)
             return await self._direct_message(req.dm.user_id, req.dm.key, text)

@@ -340,6 +340,16 @@ def no_channel_text(view: IncidentView, error: str, slash_command: str = "/incid
     ).replace("<text>", "&lt;text&gt;")
 
 
+def not_posted_text(view: IncidentView, error: str, text: str) -> str:
+    """The DM to a person whose status update (answered "accepted") the incident channel then refused."""
+    where = f"<#{view.channel_id}>" if view.channel_id else "the incident channel"
+    quoted = f"\n> {limits.shorten(safe(text), 500)}" if text else " (no text kept)"
+    return (
+        f":warning: Your update to *{headline(view)}* was not posted in {where}: Slack answered "
+        f"`{limits.shorten(safe(error), 200)}`. What you sent:{quoted}"
+    )
+
+
 def role_text(view: IncidentView, role: str, description: str) -> str:
     where = f" in <#{view.channel_id}>" if view.channel_id else ""
     about = f"\n> {safe(description)}" if description else ""

@@ -10,6 +10,7 @@ from typing import Any
 from bench import actions, history
 from bench.actions import Incident
 from bench.floor import FloorWorkflow
+from bench.slack import TAKEN
 from bench.stack import Stack
 from bench.stats import LOST, dist
 
@@ -74,7 +75,7 @@ async def warroom_latency(stack: Stack, channels: int, runs: int) -> tuple[dict[
     for _ in range(runs):
         await asyncio.sleep(PAUSE)
         sent = await actions.update(stack, first, channels)
-        ack_ms.append(sent.ack.ms if sent.ack.says("Update posted") else LOST)
+        ack_ms.append(sent.ack.ms if sent.ack.says(*TAKEN) else LOST)
         update_ms.append(await actions.landed(stack, sent, targets))
     per_update = await counter.per_update()
     back_to_back = []  # the next update leaves the moment the previous one landed

@@ -16,6 +16,7 @@ from bench import actions, history
 from bench.actions import Incident, Sent
 from bench.floor import FloorWorkflow
 from bench.pacing import Step, paced
+from bench.slack import TAKEN
 from bench.stack import Stack
 from bench.stats import LOST, dist, pct
 
@@ -106,7 +107,7 @@ async def update_load(stack: Stack, incidents: list[Incident], rate: float, dura
     drained = await stack.posts.wait(list(by_mark), by_mark.__getitem__, 10 + duration * 2)
     elapsed = time.perf_counter() - started
     cpu_after = stack.cpu()
-    acked = [s.ack.ms for s, _ in sent if s.ack.says("Update posted")]
+    acked = [s.ack.ms for s, _ in sent if s.ack.says(*TAKEN)]
     broadcast = [s.ms_until(stack.posts.done_at(s.mark, i.broadcast)) for s, i in sent]
     p99 = pct(broadcast, 99)
     kept_up = out.send_rate >= rate * 0.9
@@ -116,6 +117,7 @@ async def update_load(stack: Stack, incidents: list[Incident], rate: float, dura
         "updates": out.sent,
         "ack_ms": dist([s.ack.ms for s, _ in sent]),  # what Slack waited for, whatever the answer said
         "ack_failures": out.sent - len(acked),
+        "acks_queued": sum(s.ack.says("Update accepted") for s, _ in sent),  # taken, posted after the answer
         "update_to_broadcast_ms": dist(broadcast),
         "drained": drained == len(by_mark),
         "cpu_ms_per_update": _cpu_per_update(cpu_before, cpu_after, drained),

@@ -41,8 +41,15 @@ class Ack:
     status: int
     text: str
 
-    def says(self, words: str) -> bool:
-        return self.status in (200, 202) and words in self.text
+    def says(self, *words: str) -> bool:
+        """Answered, with one of `words` in its text."""
+        return self.status in (200, 202) and any(w in self.text for w in words)
+
+
+# The two answers that mean an update was taken: posted (within its own workflow task), or accepted (queued
+# behind earlier messages, or Slack did not take it at once). Anything else ("degraded", "Slack is behind")
+# was not.
+TAKEN = ("Update posted", "Update accepted")
 
 
 class Marks:

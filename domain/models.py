@@ -131,9 +131,12 @@ class PendingDm(Model):
 
     key: str
     user_id: str
-    kind: Literal["role", "nudge", "no_channel"]
+    kind: Literal["role", "nudge", "no_channel", "not_posted"]
     role: str = ""
-    description: str = ""  # a role's description; for `no_channel`, why Slack refused the channel
+    # a role's description; for `no_channel`, why Slack refused the channel; for `not_posted`, why Slack
+    # refused the person's update in the incident channel
+    description: str = ""
+    text: str = ""  # `not_posted`: the update's text (shortened)
 
 
 class ReminderRecord(Model):

@@ -9,12 +9,13 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from domain.alerts import DEFAULT_SEVERITY_MAP, AlertGroup, AlertmanagerPayload, from_alertmanager
-from domain.models import IncidentResult, Resolution, StatusUpdate
+from domain.models import IncidentResult, Resolution, StageChange, StatusUpdate
 from domain.naming import incident_workflow_id
-from domain.vocab import Severity
+from domain.vocab import Severity, Stage
 from sandbox import SandboxServer
 from tests.conftest import RESPONDER, Stack, eventually, running_stack
 from tests.test_alerts import alertmanager_payload
+from tests.test_integrations import settled
 from tests.test_reminders import dms
 
 COMPLETES_WITHIN = 60.0  # seconds: far longer than any retry a permanent error gets
@@ -104,3 +105,30 @@ async def _channel_refused(stack: Stack, incident_id: int) -> bool:
 async def _declared_again(stack: Stack, group: AlertGroup) -> int | None:
     outcome = await stack.incidents.handle_alert(group)
     return outcome.incident_id if outcome.action == "declared" else None
+
+
+async def test_an_update_the_archived_channel_refuses_after_accepted_reaches_its_author_by_dm(
+    stack: Stack,
+) -> None:
+    """Answered "accepted" (queued behind a stage change still being posted), then refused by the incident
+    channel, which someone archived: its author learns it by DM, once; the broadcast threads got it."""
+    incident_id = await stack.incidents.declare("Checkout 5xx", Severity.SEV2, declared_by=RESPONDER)
+    channel = await stack.incident_channel(incident_id)
+    await settled(stack, incident_id)
+    stack.sandbox.state.channels[channel].is_archived = True
+    stack.sandbox.state.add_fault("chat.postMessage", delay_ms=1500)  # the stage's first post is held
+    await stack.incidents.change_stage(incident_id, StageChange(stage=Stage.IDENTIFIED, context="bad deploy"))
+    update = StatusUpdate(text="Rolling back payments-api", actor=RESPONDER)
+    answer = await stack.incidents.post_update(incident_id, update)
+    assert answer.startswith("Update accepted: it goes out here and to 2 broadcast channels after"), answer
+    await settled(stack, incident_id)
+
+    async def told() -> list[str]:
+        found = [t for t in dms(stack.sandbox, RESPONDER) if "was not posted in" in t]
+        return found or []
+
+    [dm] = await eventually(told)
+    assert f"<#{channel}>" in dm and "`is_archived`" in dm and "Rolling back payments-api" in dm, dm
+    for bc in stack.broadcast:
+        [overview] = await stack.slack.messages(bc)
+        assert any("Rolling back payments-api" in r["text"] for r in overview["replies"])

@@ -116,11 +116,12 @@ def update_reply(s: IncidentState, deliveries: list[Delivery] | None, *, posted_
             f"warroom keeps trying and posts it here and to {_channels(n)} once, as soon as Slack takes it."
         )
     broadcast = [d for d in deliveries if d.channel_id != s.channel_id]
-    failed = [d for d in broadcast if d.error is not None]
-    here = "here" if any(d.channel_id == s.channel_id and d.error is None for d in deliveries) else ""
-    done = len(broadcast) - len(failed)
-    where = " and to ".join(p for p in (here, _channels(done) if done else "") if p) or "nowhere"
+    here_ok = any(d.channel_id == s.channel_id and d.error is None for d in deliveries)
+    done = sum(d.error is None for d in broadcast)
+    where = " and to ".join(p for p in ("here" if here_ok else "", _channels(done) if done else "") if p)
+    failed = [d for d in deliveries if d.error is not None]
     if not failed:
         return f"Update posted {where}."
     refused = ", ".join(f"<#{d.channel_id}> ({d.error})" for d in failed)
-    return f"Update posted {where}; refused by {refused}: see the note in this channel."
+    note = ": see the note in this channel" if here_ok else ""
+    return f"Update posted {where or 'nowhere'}; refused by {refused}{note}."

@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
         PendingDm,
         ReactionAdded,
     )
-    from workflows import broadcasts, observe, transitions
+    from workflows import broadcasts, observe, patches, transitions
     from workflows.context import IncidentContext
 
 
@@ -226,6 +226,24 @@ class Outbox:
         for d in deliveries or []:
             if d.channel_id != s.channel_id:
                 await self._record_delivery(d, overview=False)
+            elif d.error is not None:
+                self._tell_author(a, d.error)
+
+    def _tell_author(self, a: Announcement, error: str) -> None:
+        """The incident channel refused a queued status update (archived, say), after its author was told
+        "accepted": a DM tells them, since the channel cannot (patch not-posted-dm)."""
+        s = self._s
+        if a.kind != "update" or not a.actor or not workflow.patched(patches.NOT_POSTED_DM):
+            return
+        self._ctx.record("problem", f"update not posted in the incident channel: {error}", None)
+        dm = PendingDm(
+            key=transitions.key(s, "dm"),
+            user_id=a.actor,
+            kind="not_posted",
+            description=error,
+            text=a.text[:500],
+        )
+        s.pending_dms.append(dm)
 
     async def _record_delivery(self, d: Delivery, *, overview: bool) -> None:
         if d.error is None:

@@ -16,3 +16,4 @@ UPDATE_IN_TASK = "update-posted-in-its-task"  # IncidentWorkflow.post_update: po
 # Paging.resolve_sources (workflows/paging.py), at completion, only for an incident declared from (or joined
 # by) a PagerDuty incident / Opsgenie alert warroom did not page: it resolves them there too
 RESOLVE_PAGER_SOURCES = "resolve-pager-sources"
+NOT_POSTED_DM = "not-posted-dm"  # outbox.Outbox._announce, only when the incident channel refused an update
