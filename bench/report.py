@@ -126,10 +126,18 @@ def _cpu_ratio(r: dict[str, Any]) -> str:
     return f"{total / floor_total:.1f}x" if total and floor_total else ""
 
 
+def held_events(r: dict[str, Any]) -> Any:
+    """Events per update at the highest sustained rate that held."""
+    return best_step(dig(r, "sustained", "ramp")).get("history_events_per_update")
+
+
 def _events(r: dict[str, Any]) -> str:
     seq = dig(r, "latency_1_channel", "history_events_per_update")
     loaded = dig(r, "history_events_per_update_under_load")
-    return f"{num(seq, 1)} one at a time / {num(loaded, 1)} under load"
+    held = held_events(r)
+    at = best_step(dig(r, "sustained", "ramp")).get("rate")
+    at_held = f" / {num(held, 1)} at {num(at)}/s (held)" if held is not None else ""
+    return f"{num(seq, 1)} one at a time{at_held} / {num(loaded, 1)} over the whole ramp, overload included"
 
 
 def _cache_miss(r: dict[str, Any]) -> str:
@@ -258,9 +266,9 @@ def targets(results: dict[str, Any]) -> list[Target]:
     update = dig(r, "latency_1_channel", "update_to_broadcast_ms", "p50")
     rate = dig(r, "sustained", "max_per_s")
     floor_rate = dig(r, "floor", "max_per_s")
-    loaded = dig(r, "history_events_per_update_under_load")
     events = dig(r, "latency_1_channel", "history_events_per_update")
-    events = max(events, loaded) if events is not None and loaded is not None else events
+    held = held_events(r)
+    events = max(events, held) if events is not None and held is not None else events
     server, floor_server = server_cpu(r)
     most = most_open(r)
     rss = most[1] if most and most[0] >= 1000 else None
@@ -291,7 +299,7 @@ def targets(results: dict[str, Any]) -> list[Target]:
             ),
         ),
         (
-            "<= 6 history events per status update (one at a time and under load)",
+            "<= 6 history events per status update (one at a time, and at the highest rate that held)",
             *_check(events, lambda v: v <= 6, num(events, 1)),
         ),
         (
