@@ -116,7 +116,7 @@ async def settled(client: Client, workflow_id: str, text: str) -> str:
 def stage_incidents(dev: Dev) -> None:
     dev.slack("/incident declare sev1 Checkout latency above 2s")
     inc1 = "#inc-1-checkout-latency-above-2s"
-    dev.slack("/incident commander <@U0DEVUSER>", channel=inc1)
+    dev.slack("/incident commander @alice", channel=inc1)
     dev.slack("/incident stage identified bad deploy of payments-api", channel=inc1)
     dev.slack("/incident update Rolling back payments-api; p99 down to 900ms", channel=inc1)
     dev.slack("/incident remind in 2h check the p99 graphs", channel=inc1)
