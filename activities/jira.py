@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -26,7 +25,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import slack_mrkdwn
-from activities.vendor_errors import http_failure, not_configured, retry_after_seconds, unreachable
+from activities.vendor_errors import not_configured
+from activities.vendor_http import VendorHttp
 from domain.effects import TicketInfo, TicketRequest
 from domain.settings import Settings
 from domain.vocab import incident_label
@@ -156,34 +156,21 @@ class _JiraApi:
             "Accept": "application/json",
             "Authorization": aiohttp.encode_basic_auth(settings.jira_email, self._token),
         }
+        self._http = VendorHttp(VENDOR, self._token, jira_error_text, auth_advice=AUTH_ADVICE)
 
     async def call(self, method: str, path: str, what: str, body: dict[str, Any], advice: str) -> Any:
-        try:
-            async with self._session.request(
-                method,
-                self._base + path,
-                json=body,
-                timeout=TIMEOUT,
-                headers=self._headers,
-            ) as response:
-                status, headers, raw = response.status, response.headers, await response.read()
-        except (aiohttp.ClientError, TimeoutError) as err:
-            raise unreachable(VENDOR, what, err) from None
-        try:
-            data = json.loads(raw.decode("utf-8", errors="replace")) if raw else None
-        except ValueError:
-            data = None
-        if status >= 400:
-            raise http_failure(
-                VENDOR,
-                what,
-                status,
-                detail=jira_error_text(data).replace(self._token, "[redacted]"),
-                retry_after=retry_after_seconds(headers),
-                auth_advice=AUTH_ADVICE,
-                config_advice=advice,
-            ) from None
-        return data
+        answer = await self._http.exchange(
+            self._session,
+            method,
+            self._base + path,
+            what,
+            headers=self._headers,
+            client_timeout=TIMEOUT,
+            body=body,
+        )
+        if answer.status >= 400:
+            raise self._http.failure(what, answer, config_advice=advice) from None
+        return answer.data
 
 
 class JiraActivities:

@@ -11,14 +11,13 @@ an open alert into that alert, so a retry after a lost answer pages once.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 from temporalio.exceptions import ApplicationError
 
-from activities.vendor_errors import http_failure, retry_after_seconds, unreachable
+from activities.vendor_http import VendorHttp
 from domain.paging import PageLink, PageRequest
 from domain.settings import Settings
 
@@ -59,6 +58,7 @@ class OpsgenieApi:
         self._base = settings.opsgenie_api_url.rstrip("/") + "/v2"
         self._key = settings.opsgenie_api_key.get_secret_value()
         self._headers = {"Authorization": f"GenieKey {self._key}"}
+        self._http = VendorHttp(VENDOR, self._key, error_text, AUTH_ADVICE, CONFIG_ADVICE)
 
     async def call(
         self,
@@ -70,30 +70,21 @@ class OpsgenieApi:
         params: Any = None,
         missing_ok: bool = False,
     ) -> Any:
-        try:
-            async with self._session.request(
-                method, self._base + path, json=body, params=params, headers=self._headers, timeout=TIMEOUT
-            ) as response:
-                status, headers, raw = response.status, response.headers, await response.read()
-        except (aiohttp.ClientError, TimeoutError) as err:
-            raise unreachable(VENDOR, what, err) from None
-        try:
-            data = json.loads(raw.decode("utf-8", errors="replace")) if raw else None
-        except ValueError:
-            data = None
-        if status == 404 and missing_ok:
+        answer = await self._http.exchange(
+            self._session,
+            method,
+            self._base + path,
+            what,
+            headers=self._headers,
+            client_timeout=TIMEOUT,
+            body=body,
+            params=params,
+        )
+        if answer.status == 404 and missing_ok:
             return None
-        if status >= 400:
-            raise http_failure(
-                VENDOR,
-                what,
-                status,
-                detail=error_text(data).replace(self._key, "[redacted]"),
-                retry_after=retry_after_seconds(headers),
-                auth_advice=AUTH_ADVICE,
-                config_advice=CONFIG_ADVICE,
-            ) from None
-        return data
+        if answer.status >= 400:
+            raise self._http.failure(what, answer) from None
+        return answer.data
 
     async def create(self, req: PageRequest) -> PageLink:
         who = responder(req.target)

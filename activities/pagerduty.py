@@ -9,14 +9,14 @@ activities.vendor_errors failures (429 waits for `Retry-After`, 5xx retries, 401
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 from temporalio.exceptions import ApplicationError
 
-from activities.vendor_errors import http_failure, retry_after_seconds, unreachable
+from activities.vendor_errors import http_failure
+from activities.vendor_http import VendorHttp
 from domain.paging import PageLink, PageRequest
 from domain.settings import Settings
 
@@ -49,6 +49,7 @@ class PagerDutyApi:
         self._token = settings.pagerduty_api_token.get_secret_value()
         self._headers = {"Accept": ACCEPT, "Authorization": f"Token token={self._token}"}
         self._from = str(settings.pagerduty_from_email or "").strip()
+        self._http = VendorHttp(VENDOR, self._token, error_text, AUTH_ADVICE, CONFIG_ADVICE)
 
     async def call(
         self, method: str, path: str, what: str, *, body: Any = None, params: Any = None
@@ -57,28 +58,19 @@ class PagerDutyApi:
         headers = dict(self._headers)
         if method != "GET":
             headers["From"] = self._from
-        try:
-            async with self._session.request(
-                method, self._base + path, json=body, params=params, headers=headers, timeout=TIMEOUT
-            ) as response:
-                status, answer_headers, raw = response.status, response.headers, await response.read()
-        except (aiohttp.ClientError, TimeoutError) as err:
-            raise unreachable(VENDOR, what, err) from None
-        try:
-            data = json.loads(raw.decode("utf-8", errors="replace")) if raw else None
-        except ValueError:
-            data = None
-        if status == 400 or status < 300:
-            return status, data
-        raise http_failure(
-            VENDOR,
+        answer = await self._http.exchange(
+            self._session,
+            method,
+            self._base + path,
             what,
-            status,
-            detail=error_text(data).replace(self._token, "[redacted]"),
-            retry_after=retry_after_seconds(answer_headers),
-            auth_advice=AUTH_ADVICE,
-            config_advice=CONFIG_ADVICE,
-        ) from None
+            headers=headers,
+            client_timeout=TIMEOUT,
+            body=body,
+            params=params,
+        )
+        if answer.status == 400 or answer.status < 300:
+            return answer.status, answer.data
+        raise self._http.failure(what, answer) from None
 
     def rejected(self, what: str, data: Any) -> ApplicationError:
         return http_failure(VENDOR, what, 400, detail=error_text(data), config_advice=CONFIG_ADVICE)

@@ -10,7 +10,6 @@ workflow history, and failures carry Statuspage's short error text only, with th
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,7 +19,8 @@ import aiohttp
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.vendor_errors import http_failure, not_configured, retry_after_seconds, unreachable
+from activities.vendor_errors import not_configured
+from activities.vendor_http import VendorHttp
 from domain.settings import Settings
 from domain.statuspage import NAME_MAX, PublicOrder, StatuspageInfo, StatuspageRequest
 
@@ -70,6 +70,11 @@ def info(incident: Any) -> StatuspageInfo:
     )
 
 
+def _error_text(data: Any) -> str:
+    said = data.get("message") or data.get("error") if isinstance(data, dict) else ""
+    return " ".join(str(said or "").split())
+
+
 class _StatuspageApi:
     """JSON calls to one page; failures become activities.vendor_errors failures."""
 
@@ -80,31 +85,21 @@ class _StatuspageApi:
         self._base = f"{settings.statuspage_api_url.rstrip('/')}/pages/{page}"
         self._key = settings.statuspage_api_key.get_secret_value()
         self._headers = {"Accept": "application/json", "Authorization": f"OAuth {self._key}"}
+        self._http = VendorHttp(VENDOR, self._key, _error_text, AUTH_ADVICE, CONFIG_ADVICE)
 
     async def call(self, method: str, path: str, what: str, body: dict[str, Any] | None = None) -> Any:
-        try:
-            async with self._session.request(
-                method, self._base + path, json=body, timeout=TIMEOUT, headers=self._headers
-            ) as response:
-                status, headers, raw = response.status, response.headers, await response.read()
-        except (aiohttp.ClientError, TimeoutError) as err:
-            raise unreachable(VENDOR, what, err) from None
-        try:
-            data = json.loads(raw.decode("utf-8", errors="replace")) if raw else None
-        except ValueError:
-            data = None
-        if status >= 400:
-            said = data.get("message") or data.get("error") if isinstance(data, dict) else ""
-            raise http_failure(
-                VENDOR,
-                what,
-                status,
-                detail=" ".join(str(said or "").split()).replace(self._key, "[redacted]"),
-                retry_after=retry_after_seconds(headers),
-                auth_advice=AUTH_ADVICE,
-                config_advice=CONFIG_ADVICE,
-            ) from None
-        return data
+        answer = await self._http.exchange(
+            self._session,
+            method,
+            self._base + path,
+            what,
+            headers=self._headers,
+            client_timeout=TIMEOUT,
+            body=body,
+        )
+        if answer.status >= 400:
+            raise self._http.failure(what, answer) from None
+        return answer.data
 
 
 class StatuspageActivities:
