@@ -18,7 +18,7 @@ import aiohttp
 from temporalio.exceptions import ApplicationError
 
 from activities.vendor_http import VendorHttp
-from domain.paging import PageLink, PageRequest
+from domain.paging import PageLink, PageRequest, page_text
 from domain.settings import Settings
 
 VENDOR = "Opsgenie"
@@ -88,16 +88,7 @@ class OpsgenieApi:
 
     async def create(self, req: PageRequest) -> PageLink:
         who = responder(req.target)
-        description = "\n".join(
-            line
-            for line in (
-                req.message,
-                f"Severity: {req.severity}" if req.severity else "",
-                f"Slack channel: {req.channel_url}" if req.channel_url else "",
-                "Paged from warroom.",
-            )
-            if line
-        )
+        description = page_text(req)
         body = {
             "message": req.title[:MESSAGE_MAX],
             "alias": req.key,

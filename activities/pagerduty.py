@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.vendor_errors import http_failure
 from activities.vendor_http import VendorHttp
-from domain.paging import PageLink, PageRequest
+from domain.paging import PageLink, PageRequest, page_text
 from domain.settings import Settings
 
 VENDOR = "PagerDuty"
@@ -129,16 +129,7 @@ class PagerDutyApi:
         name."""
         service, policy = await self.target(req.target)
         name = str((policy or service).get("name") or (policy or service).get("summary") or req.target)
-        details = "\n".join(
-            line
-            for line in (
-                req.message,
-                f"Severity: {req.severity}" if req.severity else "",
-                f"Slack channel: {req.channel_url}" if req.channel_url else "",
-                "Paged from warroom.",
-            )
-            if line
-        )
+        details = page_text(req)
         incident: dict[str, Any] = {
             "type": "incident",
             "title": req.title[:TITLE_MAX],

@@ -198,3 +198,14 @@ class InviteRequest(Model):
 class InviteResult(Model):
     user_id: str | None = None  # None: no Slack user has that email
     already_member: bool = False
+
+
+def page_text(req: PageRequest) -> str:
+    """The body of a page (PagerDuty's details, Opsgenie's description): the message, severity, channel."""
+    lines = (
+        req.message,
+        f"Severity: {req.severity}" if req.severity else "",
+        f"Slack channel: {req.channel_url}" if req.channel_url else "",
+        "Paged from warroom.",
+    )
+    return "\n".join(line for line in lines if line)

@@ -14,16 +14,16 @@ acknowledges and POSTs the `Acknowledge` webhook to warroom's `/alerts/opsgenie`
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal
 
-import aiohttp
 from aiohttp import web
 
-from sandbox.vendor import Payload, VendorFault, VendorStandIn
+from sandbox.vendor import Payload, VendorFault, VendorStandIn, send_webhook
 
 API_KEY = "og-sandbox-genie-key"
 WEBHOOK_TOKEN = "og-sandbox-webhook-token"
@@ -262,15 +262,8 @@ class OpsgenieFake(VendorStandIn[FaultRoute]):
             "integrationId": "sandbox-webhook",
             "integrationType": "Webhook",
         }
-        headers = {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
-        try:
-            async with (
-                aiohttp.ClientSession() as session,
-                session.post(url, json=body, headers=headers) as answer,
-            ):
-                status = answer.status
-        except aiohttp.ClientError:
-            status = 0
+        headers = {"Authorization": f"Bearer {WEBHOOK_TOKEN}", "Content-Type": "application/json"}
+        status = await send_webhook(url, json.dumps(body).encode(), headers)
         self.webhooks.append((action, status))
         return status
 

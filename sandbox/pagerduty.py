@@ -27,10 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import aiohttp
 from aiohttp import web
 
-from sandbox.vendor import Payload, VendorFault, VendorStandIn
+from sandbox.vendor import Payload, VendorFault, VendorStandIn, send_webhook
 
 API_TOKEN = "pd-sandbox-api-token"
 FROM_EMAIL = "warroom-bot@example.com"
@@ -387,14 +386,7 @@ class PagerDutyFake(VendorStandIn[FaultRoute]):
         raw = json.dumps(body).encode()
         signature = "v1=" + hmac.new(WEBHOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
         headers = {"Content-Type": "application/json", "X-PagerDuty-Signature": signature}
-        try:
-            async with (
-                aiohttp.ClientSession() as session,
-                session.post(url, data=raw, headers=headers) as answer,
-            ):
-                status = answer.status
-        except aiohttp.ClientError:
-            status = 0
+        status = await send_webhook(url, raw, headers)
         self.webhooks.append((event_type, status))
         return status
 
