@@ -57,8 +57,10 @@ from tests.conftest import (
     start_temporal,
     start_time_skipping,
 )
+from tests.histories.alert_scenarios import alert_lifecycle, alert_storm
 from tests.histories.paging_scenario import paged, pagerduty_declared
 from tests.histories.statuspage_scenario import statuspage
+from tests.histories.update_scenario import update_in_task
 from tests.test_incident_workflow import declare, wait_quiet
 from workflows.incident import IncidentWorkflow
 
@@ -132,26 +134,6 @@ async def full_lifecycle(stack: Stack) -> Histories:
         **await _save(client, incident_workflow_id(incident_id, stack.settings.task_queue), "full-lifecycle"),
         **await _save(client, directory_workflow_id(stack.settings.task_queue), "after-one-incident"),
     }
-
-
-async def alert_lifecycle(stack: Stack) -> Histories:
-    """Declared by Alertmanager, re-sent with a new alert, alerts resolved, resolved by a person."""
-    from domain.alerts import DEFAULT_SEVERITY_MAP, AlertmanagerPayload, from_alertmanager
-    from tests.test_alerts import alertmanager_payload
-
-    def group(*instances: str, status: str = "firing") -> Any:
-        payload = AlertmanagerPayload.model_validate(alertmanager_payload(*instances, status=status))
-        return from_alertmanager(payload, "alertmanager", DEFAULT_SEVERITY_MAP)
-
-    inc = stack.incidents
-    outcome = await inc.handle_alert(group("web-1"))
-    assert outcome.incident_id is not None
-    incident_id = outcome.incident_id
-    await stack.incident_channel(incident_id)
-    await inc.handle_alert(group("web-1", "web-2"))
-    await inc.handle_alert(group("web-1", "web-2", status="resolved"))
-    await wait_quiet(stack, incident_id)
-    return await _resolve_and_save(stack, incident_id, "autoscaled", "alert-lifecycle")
 
 
 async def continued_as_new(stack: Stack) -> Histories:
@@ -322,21 +304,6 @@ async def nudge_fired(stack: Stack) -> Histories:
 Scenario = Callable[[Stack], Coroutine[Any, Any, Histories]]
 
 
-async def update_in_task(stack: Stack) -> Histories:
-    """Status updates under patch update-posted-in-its-task: one posted by its own local activity, one queued
-    behind a stage change, one whose post Slack holds past the local activity's time (queued, looked for)."""
-    inc = stack.incidents
-    incident_id, _ = await declare(stack)
-    await inc.post_update(incident_id, StatusUpdate(text="Posted in its own task", actor=RESPONDER))
-    await inc.change_stage(incident_id, StageChange(stage=Stage.IDENTIFIED, context="bad", actor=RESPONDER))
-    await inc.post_update(incident_id, StatusUpdate(text="Queued behind the stage", actor=RESPONDER))
-    await wait_quiet(stack, incident_id)
-    await stack.slack.fault("chat.postMessage", delay_ms=3000)
-    await inc.post_update(incident_id, StatusUpdate(text="Held by Slack", actor=RESPONDER))
-    await wait_quiet(stack, incident_id)
-    return await _resolve_and_save(stack, incident_id, "done", "update-in-task")
-
-
 # name -> (scenario, Temporal dynamic config, warroom settings)
 async def timeline_archive(stack: Stack) -> Histories:
     """A long debrief: enough thread replies that the oldest timeline events go to a private Slack file
@@ -364,35 +331,6 @@ async def timeline_archive(stack: Stack) -> Histories:
 
     await eventually(archived, within=30)
     return await _resolve_and_save(stack, incident_id, "Long debrief done", "timeline-archive")
-
-
-async def alert_storm(stack: Stack) -> Histories:
-    """A cap of one incident from alerts: the first group declares, the next two make and join the alert
-    storm, one re-sent; `/incident split 2` gives the third its own incident; the storm is resolved. The
-    storm incident's and the directory's histories."""
-    from domain.alerts import DEFAULT_SEVERITY_MAP, AlertmanagerPayload, from_alertmanager
-    from tests.test_alert_storm import group
-
-    def alerts(n: int) -> Any:
-        return from_alertmanager(
-            AlertmanagerPayload.model_validate(group(n)), "alertmanager", DEFAULT_SEVERITY_MAP
-        )
-
-    inc = stack.incidents
-    first = await inc.handle_alert(alerts(1))
-    storm = await inc.handle_alert(alerts(2))
-    assert first.incident_id == 1 and storm.incident_id == 2 and storm.action == "declared"
-    await inc.handle_alert(alerts(3))
-    await inc.handle_alert(alerts(2))
-    await stack.incident_channel(2)
-    await wait_quiet(stack, 2)
-    await inc.split(2, 2, RESPONDER)
-    await wait_quiet(stack, 2)
-    directory = directory_workflow_id(stack.settings.task_queue)
-    return {
-        **await _resolve_and_save(stack, 2, "storm over", "alert-storm"),
-        **await _save(stack.temporal.client, directory, "alert-storm"),
-    }
 
 
 SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], dict[str, str]]] = {
