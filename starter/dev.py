@@ -19,8 +19,6 @@ from urllib.parse import quote
 import aiohttp
 from pydantic import SecretStr
 from slack_sdk.web.async_client import AsyncWebClient
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.workflowservice.v1 import ResetStickyTaskQueueRequest
 from temporalio.client import Client
 from temporalio.common import MetricMeter
 from temporalio.runtime import Runtime
@@ -30,6 +28,7 @@ from domain.naming import incidents_query
 from domain.settings import Settings
 from domain.vocab import Status
 from starter.binaries import temporal_cli
+from starter.dev_resume import settle_previous_run
 from starter.serve import serve_forever, serving
 from workflows import attributes
 
@@ -163,7 +162,7 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
         runtime = worker_process.telemetry(worker_process.metrics_address(settings, host="127.0.0.1"))
         serves_metrics = runtime.metric_meter is not MetricMeter.noop
         client = await connect_when_ready(settings, proc, runtime)
-        await forget_sticky_queues(client, settings.task_queue)
+        await settle_previous_run(client, settings.task_queue)
         if sandbox is not None:
             await sandbox.start()
             seeded = _seed_workspace(sandbox)
@@ -195,17 +194,6 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-async def forget_sticky_queues(client: Client, task_queue: str) -> None:
-    """The previous `warroom dev`'s worker is gone: its running workflows' next tasks go to the new one at
-    once, rather than waiting ~10 s on the old worker's sticky queue (the first command after a restart
-    would be answered "degraded")."""
-    running = f"TaskQueue = '{task_queue}' AND ExecutionStatus = 'Running'"
-    async for found in client.list_workflows(running):
-        execution = WorkflowExecution(workflow_id=found.id, run_id=found.run_id)
-        request = ResetStickyTaskQueueRequest(namespace=client.namespace, execution=execution)
-        await client.workflow_service.reset_sticky_task_queue(request)
 
 
 def with_sandbox_vendors(settings: Settings, sandbox: SandboxServer, state_dir: Path) -> Settings:

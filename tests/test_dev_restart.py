@@ -9,17 +9,23 @@ import os
 import signal
 import socket
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import PollWorkflowTaskQueueRequest
+from temporalio.testing import WorkflowEnvironment
 
 from domain.settings import Settings
 from sandbox.client import SandboxClient
 from sandbox.persist import SandboxFileError
 from starter.dev import DEV_USER, DevOptions, metrics_port_warning, run_dev, start_fresh
+from starter.dev_resume import settle_previous_run
 from tests.conftest import eventually
 from tests.temporal_server import free_port
 
@@ -183,3 +189,32 @@ def test_a_taken_metrics_port_is_one_warning_naming_port_and_setting() -> None:
     )
     assert metrics_port_warning(Settings(WARROOM_WORKER_METRICS_PORT=free_port())) is None
     assert metrics_port_warning(Settings(WARROOM_WORKER_METRICS_PORT=0)) is None
+
+
+async def test_a_task_the_last_run_took_and_never_answered_is_waited_out_before_warroom_dev_runs(
+    temporal: WorkflowEnvironment,
+) -> None:
+    """A worker stopped while Temporal handed it a workflow task leaves that task started and unanswered:
+    the restarted `warroom dev` says so and waits until Temporal takes it back (here after a 2 s task
+    timeout; incidents have Temporal's 10 s)."""
+    client = temporal.client
+    queue = f"left-{uuid.uuid4().hex[:8]}"
+    handle = await client.start_workflow(
+        "AnyWorkflow", id=f"held-{queue}", task_queue=queue, task_timeout=timedelta(seconds=2)
+    )
+    # The old worker's poll: it takes the task, and nothing ever answers it.
+    poll = PollWorkflowTaskQueueRequest(
+        namespace=client.namespace, task_queue=TaskQueue(name=queue), identity="the-last-run"
+    )
+    taken = await client.workflow_service.poll_workflow_task_queue(poll)
+    assert taken.workflow_execution.workflow_id == handle.id
+    said: list[str] = []
+
+    assert await settle_previous_run(client, queue, said.append, within=0.5) == [handle.id]
+    assert said == [
+        f"waiting (<= 10 s) for Temporal to take back the workflow task the last run left open: {handle.id}"
+    ]
+    assert await settle_previous_run(client, queue, said.append, within=10) == []  # said again, then waited
+    # Taken back: scheduled again, for the new worker; nothing more to say.
+    assert await settle_previous_run(client, queue, said.append, within=0) == []
+    assert len(said) == 2
