@@ -5,10 +5,10 @@ Two things can still point at the old worker:
 
 - its sticky queue: the next task of each running workflow would wait ~10 s there. Reset, so they go to the
   new worker's normal queue at once.
-- a workflow task the old worker had taken and never answered: Ctrl-C can land while Temporal hands one out
-  (the SDK cancels its long polls as it stops, and a task given to a cancelled poll is lost). Nothing can
-  answer it; Temporal gives it back after its 10 s timeout. `warroom dev` waits for that, saying so, rather
-  than let the first command run into it.
+- a workflow task the old worker had taken and never answered: Ctrl-C can land while Temporal hands one out,
+  and the stopping worker never receives it (seen with temporalio 1.35). Nothing can answer it; Temporal gives
+  it back after its 10 s timeout. `warroom dev` waits for that, saying so, rather than let the first command
+  run into it.
 """
 
 from __future__ import annotations
@@ -52,6 +52,9 @@ async def settle_previous_run(
     while held and loop.time() < deadline:
         await asyncio.sleep(POLL_EVERY)
         held = [e for e in held if await _task_held(client, e)]
+    if held:
+        names = ", ".join(e.workflow_id for e in held)
+        say(f"still held after {within:g} s, so their next command may be answered 'degraded': {names}")
     return [e.workflow_id for e in held]
 
 
